@@ -1,0 +1,47 @@
+"""pacs_lite: a web front-end for the Orthanc PACS, for small clinics on one server."""
+
+import os
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from pacs_lite import config, db, errors, security
+from pacs_lite.resources import resource_path
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides=None, instance_path=None):
+    """Build the Flask app: defaults, instance config file, PACS_LITE_* variables, then overrides."""
+    app = Flask(
+        __name__,
+        instance_path=instance_path or os.environ.get("PACS_LITE_INSTANCE_PATH") or default_instance_path(),
+        instance_relative_config=True,
+        template_folder=str(resource_path("templates")),
+        static_folder=str(resource_path("static")),
+    )
+    config.load(app, overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the browser session
+
+    db.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    csrf.init_app(app)
+
+    from pacs_lite.auth import bp as auth_bp
+    from pacs_lite.auth import current_user
+    from pacs_lite.pages import bp as pages_bp
+
+    current_user.init_app(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pages_bp)
+    return app
+
+
+def default_instance_path():
+    """Return ./instance in a source checkout, Flask's usual place otherwise."""
+    checkout = resource_path("schema.sql").parent
+    if (checkout / "setup.cfg").exists():
+        return str(checkout / "instance")
+    return None

@@ -1,0 +1,37 @@
+"""SQL for the audit trail: auth_events (logins, user changes) and study_access_log (studies viewed)."""
+
+
+def record_auth_event(db, event_type, username, now, ip="", user_agent="", actor="", detail=""):
+    """Write one auth_events row."""
+    db.execute(
+        """
+        INSERT INTO auth_events (created_at, event_type, username, actor, detail, ip, user_agent)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        (now, event_type, username[:64], actor[:64], detail[:255], ip[:45], user_agent[:255]),
+    )
+
+
+def recent_auth_events(db, limit=100, username=None):
+    """Return the newest auth events, optionally for one username."""
+    where, params = "", []
+    if username is not None:
+        where = "WHERE username = ?"
+        params.append(username)
+    return db.query(
+        f"""
+        SELECT id, created_at, event_type, username, actor, detail, ip, user_agent
+        FROM auth_events
+        {where}
+        ORDER BY id DESC
+        LIMIT ?
+        """,
+        (*params, limit),
+    )
+
+
+def delete_audit_before(db, cutoff):
+    """Delete audit rows older than cutoff; return how many went."""
+    removed = db.execute("DELETE FROM auth_events WHERE created_at < ?", (cutoff,)).rowcount
+    removed += db.execute("DELETE FROM study_access_log WHERE accessed_at < ?", (cutoff,)).rowcount
+    return removed

@@ -1,0 +1,144 @@
+"""The pacs-lite command line."""
+
+import functools
+import sys
+
+import click
+
+from pacs_lite import accounts, maintenance, passwords, schema, users
+from pacs_lite.clock import utc_now
+from pacs_lite.config import ConfigError
+from pacs_lite.db import DatabaseUnavailable, get_db
+
+
+class CommandError(Exception):
+    """A command cannot go on; the message says why and what to do."""
+
+
+def with_app(command):
+    """Run a command inside the app context; turn known failures into one line and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapped(*args, **kwargs):
+        from pacs_lite import create_app
+
+        try:
+            app = create_app()
+            with app.app_context():
+                return command(app, *args, **kwargs)
+        except (ConfigError, DatabaseUnavailable, accounts.AccountError, CommandError) as e:
+            click.echo(f"pacs-lite: error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapped
+
+
+def read_password_from_stdin():
+    """Read one password line from standard input."""
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """pacs_lite: a web front-end for the Orthanc PACS."""
+
+
+@cli.command("init-db")
+@with_app
+def init_db_command(app):
+    """Create the database schema, or upgrade it in place. Safe to run again."""
+    try:
+        before, after = schema.init_db(get_db())
+    except RuntimeError as e:
+        raise CommandError(str(e)) from None
+    where = get_db().url.describe()
+    if before == 0:
+        click.echo(f"Created the schema (version {after}) in the {where}.")
+    elif before < after:
+        click.echo(f"Upgraded the schema from version {before} to {after} in the {where}.")
+    else:
+        click.echo(f"The schema is current (version {after}) in the {where}.")
+
+
+def require_schema(db):
+    """Stop with a clear message when init-db has not been run."""
+    if schema.current_version(db) == 0:
+        raise CommandError(f"the {db.url.describe()} has no schema yet: run 'pacs-lite init-db' first")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(users.ROLES), help="What the user may do.")
+@click.option("--full-name", default="", help="The name shown in the header.")
+@click.option("--email", default="")
+@click.option("--dicom-name", default="", help="For referring doctors: their ReferringPhysicianName, e.g. HOUSE^GREGORY.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@with_app
+def create_user_command(app, username, role, full_name, email, dicom_name, password_stdin):
+    """Add a user. Without --password-stdin a one-time password is printed, to be changed at first login."""
+    db = get_db()
+    require_schema(db)
+    password = read_password_from_stdin() if password_stdin else passwords.one_time_password()
+    accounts.create_account(
+        db, app.config, username, password, role, utc_now(), full_name=full_name, email=email,
+        dicom_name=dicom_name, must_change_password=not password_stdin, actor="cli",
+    )
+    name = accounts.normalize_username(username)
+    click.echo(f"Created {role} {name!r}.")
+    if not password_stdin:
+        click.echo(f"One-time password: {password}")
+        click.echo("The user must choose a new password at first login.")
+
+
+@cli.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@with_app
+def set_password_command(app, username, password_stdin):
+    """Reset a user's password and log them out everywhere."""
+    db = get_db()
+    require_schema(db)
+    user = users.get_user_by_username(db, accounts.normalize_username(username))
+    if user is None:
+        raise CommandError(f"there is no user named {username!r}")
+    password = read_password_from_stdin() if password_stdin else passwords.one_time_password()
+    accounts.set_password(db, app.config, user, password, utc_now(), must_change_password=not password_stdin,
+                          actor="cli")
+    click.echo(f"Set a new password for {user['username']!r}; their sessions were ended.")
+    if not password_stdin:
+        click.echo(f"One-time password: {password}")
+        click.echo("The user must choose a new password at next login.")
+
+
+@cli.command("clean-sessions")
+@with_app
+def clean_sessions_command(app):
+    """Delete expired sessions, old login failures and audit rows past AUDIT_RETENTION_DAYS."""
+    db = get_db()
+    require_schema(db)
+    removed = maintenance.clean(db, app.config, utc_now())
+    click.echo(
+        f"Removed {removed['sessions']} expired sessions, {removed['login_failures']} old login failures "
+        f"and {removed['audit_rows']} audit rows older than {app.config['AUDIT_RETENTION_DAYS']} days."
+    )
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for the whole network).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@with_app
+def serve_command(app, host, port, threads):
+    """Serve the app with waitress."""
+    import waitress
+
+    require_schema(get_db())
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"pacs_lite serving on http://{shown_host}:{port}/ (Ctrl-C stops it)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="pacs_lite")
+
+
+def main(argv=None):
+    """Run the command line."""
+    return cli.main(args=argv, prog_name="pacs-lite")

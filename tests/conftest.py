@@ -1,0 +1,83 @@
+"""Shared fixtures: the app on SQLite and on a real MariaDB, a logged-in client, a private Orthanc."""
+
+import itertools
+import re
+
+import pytest
+
+from pacs_lite import create_app, schema
+from pacs_lite.clock import utc_now
+from pacs_lite.db import connect, forget_thread_connections
+from tests.mariadb_server import MariaDBServer
+
+FAST_BCRYPT_ROUNDS = 4  # the app's default is 12; the tests check that default once
+DATABASES = ("sqlite", "mariadb")
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    """A real MariaDB server for the whole test run."""
+    with MariaDBServer(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path):
+    """An empty database, once on SQLite and once on MariaDB."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pacs_lite.db'}"
+    else:
+        server = request.getfixturevalue("mariadb")
+        name = f"pacs_test_{next(_database_numbers)}"
+        yield server.create_database(name)
+        forget_thread_connections()
+        server.drop_database(name)
+    forget_thread_connections()
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """The app over an initialised database."""
+    app = create_app(
+        {"DATABASE_URL": database_url, "BCRYPT_ROUNDS": FAST_BCRYPT_ROUNDS, "TESTING": True},
+        instance_path=str(tmp_path / "instance"),
+    )
+    schema.init_db(connect(database_url))
+    return app
+
+
+@pytest.fixture
+def db(app):
+    """A connection to the app's database."""
+    return connect(app.config["DATABASE_URL"])
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app."""
+    return app.test_client()
+
+
+def csrf_token(client, path="/auth/login"):
+    """Fetch a page and return the CSRF token in its form."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def login(client, username, password, remember=False, next_url="", environ=None):
+    """Post the login form the way a browser does; return the response."""
+    form = {"username": username, "password": password, "csrf_token": csrf_token(client), "next": next_url}
+    if remember:
+        form["remember"] = "1"
+    return client.post("/auth/login", data=form, environ_base=environ or {})
+
+
+def make_user(app, username="alice", password="correct horse battery", role="radiologist", **fields):
+    """Create a user through the app's own account code; return its id."""
+    from pacs_lite import accounts
+
+    with app.app_context():
+        return accounts.create_account(
+            connect(app.config["DATABASE_URL"]), app.config, username, password, role, utc_now(), **fields
+        )
