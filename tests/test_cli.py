@@ -1,0 +1,214 @@
+"""The pacs-lite command line, run as a real process, on SQLite and MariaDB."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pacs_lite import schema
+from pacs_lite.db import connect
+
+PACS_LITE = [sys.executable, "-m", "pacs_lite"]
+
+
+@pytest.fixture
+def run(database_url, tmp_path):
+    """Run pacs-lite with the test database; return the finished process."""
+
+    def run(*args, stdin="", env=None):
+        environ = dict(os.environ)
+        environ.update(
+            PACS_LITE_INSTANCE_PATH=str(tmp_path / "instance"),
+            PACS_LITE_DATABASE_URL=database_url,
+            PACS_LITE_BCRYPT_ROUNDS="4",
+        )
+        environ.update(env or {})
+        return subprocess.run([*PACS_LITE, *args], input=stdin, capture_output=True, text=True, env=environ,
+                              timeout=60)
+
+    return run
+
+
+def assert_clean_failure(result, *words):
+    """Check a command failed with exit code 2 and one clear line, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+def test_init_db_creates_the_schema_and_is_idempotent(run, database_url):
+    first = run("init-db")
+    assert first.returncode == 0, first.stderr
+    assert "Created the schema (version 1)" in first.stdout
+    db = connect(database_url)
+    tables = db.table_names()
+    for table in ("users", "sessions", "login_attempts", "cached_patients", "cached_studies", "cached_series",
+                  "study_access_log", "auth_events", "sync_state", "schema_version"):
+        assert table in tables
+    second = run("init-db")
+    assert second.returncode == 0 and "The schema is current (version 1)" in second.stdout
+    assert db.query_value("SELECT COUNT(*) FROM schema_version") == 1
+
+
+def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch):
+    db = connect(database_url)
+    assert schema.init_db(db) == (0, 1)
+    db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2026-01-02 03:04:05', 'login', 'kept')")
+    db.commit()
+    migration = [
+        "ALTER TABLE auth_events ADD COLUMN workstation VARCHAR(64) NOT NULL DEFAULT ''",
+        "CREATE INDEX auth_events_workstation ON auth_events (workstation)",
+    ]
+    monkeypatch.setitem(schema.MIGRATIONS, 2, migration)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
+    assert schema.init_db(db) == (1, 2)
+    row = db.query_one("SELECT username, workstation FROM auth_events")
+    assert row == {"username": "kept", "workstation": ""}
+    assert schema.current_version(db) == 2
+    assert schema.init_db(db) == (2, 2)
+
+
+def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
+    run("init-db")
+    db = connect(database_url)
+    db.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, '2026-01-01 00:00:00')")
+    db.commit()
+    assert_clean_failure(run("init-db"), "schema version 99", "upgrade pacs_lite")
+
+
+def test_create_user_with_a_password_on_stdin(run, database_url):
+    run("init-db")
+    result = run("create-user", "Dr.Who", "--role", "referring_doctor", "--full-name", "The Doctor",
+                 "--dicom-name", "who^the^^", "--password-stdin", stdin="a long enough secret\n")
+    assert result.returncode == 0, result.stderr
+    assert "One-time password" not in result.stdout
+    user = connect(database_url).query_one("SELECT * FROM users")
+    assert user["username"] == "dr.who" and user["role"] == "referring_doctor"
+    assert user["dicom_name_key"] == "WHO THE" and user["must_change_password"] == 0
+    assert user["password_hash"].startswith("$2b$04$")
+
+
+def test_create_user_without_a_password_prints_a_one_time_password_to_change(run, database_url):
+    run("init-db")
+    result = run("create-user", "admin", "--role", "admin")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("One-time password: "))
+    assert len(line.split(": ", 1)[1]) >= 10
+    assert connect(database_url).query_value("SELECT must_change_password FROM users") == 1
+
+
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (["--role", "surgeon"], "a long enough secret\n", "Invalid value for '--role'"),
+        (["--role", "admin"], "\n", "the password is empty"),
+        (["--role", "admin"], "short\n", "too short"),
+    ],
+)
+def test_create_user_rejects_bad_input_clearly(run, args, stdin, message):
+    run("init-db")
+    result = run("create-user", "carol", *args, "--password-stdin", stdin=stdin)
+    assert_clean_failure(result, message)
+
+
+def test_create_user_rejects_a_duplicate_and_a_bad_username(run):
+    run("init-db")
+    assert run("create-user", "carol", "--role", "admin", "--password-stdin", stdin="a long enough secret\n").returncode == 0
+    assert_clean_failure(run("create-user", "CAROL", "--role", "admin", "--password-stdin", stdin="another long secret\n"),
+                         "exists already")
+    assert_clean_failure(run("create-user", "bad name", "--role", "admin", "--password-stdin", stdin="a long enough secret\n"),
+                         "username must be")
+
+
+def test_commands_before_init_db_say_to_run_it(run):
+    assert_clean_failure(run("create-user", "carol", "--role", "admin"), "run 'pacs-lite init-db' first")
+
+
+def test_set_password_resets_and_ends_sessions(run, database_url):
+    run("init-db")
+    run("create-user", "carol", "--role", "radiologist", "--password-stdin", stdin="a long enough secret\n")
+    db = connect(database_url)
+    db.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) "
+               "VALUES (?, 1, '2026-01-01 00:00:00', '2099-01-01 00:00:00', '2026-01-01 00:00:00')", ("f" * 64,))
+    db.commit()
+    old_hash = db.query_value("SELECT password_hash FROM users")
+    result = run("set-password", "carol")
+    assert result.returncode == 0, result.stderr
+    assert "One-time password: " in result.stdout
+    row = db.query_one("SELECT password_hash, must_change_password FROM users")
+    assert row["password_hash"] != old_hash and row["must_change_password"] == 1
+    assert db.query_value("SELECT COUNT(*) FROM sessions") == 0
+    assert run("set-password", "carol", "--password-stdin", stdin="my chosen secret\n").returncode == 0
+    assert db.query_value("SELECT must_change_password FROM users") == 0
+    assert_clean_failure(run("set-password", "nobody"), "no user named 'nobody'")
+
+
+def test_clean_sessions_removes_expired_rows_and_old_audit(run, database_url):
+    run("init-db")
+    run("create-user", "carol", "--role", "radiologist", "--password-stdin", stdin="a long enough secret\n")
+    db = connect(database_url)
+    for token, expires in (("a", "2020-01-01 00:00:00"), ("b", "2099-01-01 00:00:00")):
+        db.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) "
+                   "VALUES (?, 1, '2020-01-01 00:00:00', ?, '2020-01-01 00:00:00')", (token * 64, expires))
+    db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2020-01-01 00:00:00', 'login', 'old')")
+    db.execute("INSERT INTO study_access_log (accessed_at, user_id, username, study_uid) "
+               "VALUES ('2020-01-01 00:00:00', 1, 'carol', '1.2.3')")
+    db.commit()
+    result = run("clean-sessions")
+    assert result.returncode == 0, result.stderr
+    assert "Removed 1 expired sessions" in result.stdout and "and 2 audit rows older than 90 days" in result.stdout
+    assert db.query_value("SELECT COUNT(*) FROM sessions") == 1
+    assert db.query_value("SELECT COUNT(*) FROM auth_events WHERE username = 'old'") == 0
+    assert db.query_value("SELECT COUNT(*) FROM auth_events WHERE username = 'carol'") == 1
+
+
+def test_the_task_scheduler_script_runs_the_same_cleanup(run, database_url, tmp_path):
+    run("init-db")
+    environ = dict(os.environ, PACS_LITE_INSTANCE_PATH=str(tmp_path / "instance"), PACS_LITE_DATABASE_URL=database_url)
+    result = subprocess.run([sys.executable, "scripts/clean_sessions.py"], capture_output=True, text=True,
+                            env=environ, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Removed 0 expired sessions" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PACS_LITE_DATABASE_URL": "postgres://x/y"}, "DATABASE_URL 'postgres://x/y' is not a database URL"),
+        ({"PACS_LITE_DATABASE_URL": "mysql://u:p@127.0.0.1:1/db"}, "cannot open the MySQL database 'db' at 127.0.0.1:1"),
+        ({"PACS_LITE_DATABASE_URL": "mysql://u:p@127.0.0.1:99999/db"}, "bad port number"),
+        ({"PACS_LITE_SESSION_HOURS": "eight"}, "SESSION_HOURS must be a whole number"),
+        ({"PACS_LITE_ORTHANC_URL": "localhost:8042"}, "ORTHANC_URL must start with http://"),
+        ({"PACS_LITE_CONFIG": "/nonexistent/pacs_lite.toml"}, "PACS_LITE_CONFIG: no file at /nonexistent/pacs_lite.toml"),
+    ],
+)
+def test_a_wrong_setting_gives_one_clear_line(run, env, message):
+    result = run("init-db", env=env)
+    assert_clean_failure(result, message)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_come_from_the_instance_file_then_the_environment(run, tmp_path, database_url):
+    config = tmp_path / "site.toml"
+    config.write_text(f'DATABASE_URL = "{database_url}"\nSESSION_HOURS = 3\nPAGE_SIZE = 25\n')
+    from pacs_lite import create_app
+
+    os.environ["PACS_LITE_CONFIG"] = str(config)
+    os.environ["PACS_LITE_PAGE_SIZE"] = "40"
+    try:
+        app = create_app(instance_path=str(tmp_path / "instance"))
+    finally:
+        del os.environ["PACS_LITE_CONFIG"], os.environ["PACS_LITE_PAGE_SIZE"]
+    assert app.config["SESSION_HOURS"] == 3  # from the file
+    assert app.config["PAGE_SIZE"] == 40  # the environment wins over the file
+    assert app.config["DATABASE_URL"] == database_url
+    assert len(app.config["SECRET_KEY"]) == 64  # generated and kept in the instance folder
+    assert (tmp_path / "instance" / "secret_key").read_text().strip() == app.config["SECRET_KEY"]
+
+
+def test_a_broken_instance_file_is_named(run, tmp_path):
+    config = tmp_path / "broken.toml"
+    config.write_text("DATABASE_URL = \n")
+    assert_clean_failure(run("init-db", env={"PACS_LITE_CONFIG": str(config)}), "is not valid TOML")
