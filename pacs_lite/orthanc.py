@@ -280,6 +280,10 @@ class OrthancClient:
         """Return the expanded series of one study."""
         return self._get_json(f"studies/{check_orthanc_id(study_id, 'study')}/series")
 
+    def series(self, series_id):
+        """Return one series: MainDicomTags, Instances ids, ParentStudy."""
+        return self._get_json(f"series/{check_orthanc_id(series_id, 'series')}")
+
     def study_instances(self, study_id):
         """Return the expanded instances of one study in one call."""
         return self._get_json(f"studies/{check_orthanc_id(study_id, 'study')}/instances")
