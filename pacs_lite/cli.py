@@ -5,10 +5,11 @@ import sys
 
 import click
 
-from pacs_lite import accounts, maintenance, passwords, schema, users
+from pacs_lite import accounts, logs, maintenance, passwords, schema, sync, users
 from pacs_lite.clock import utc_now
 from pacs_lite.config import ConfigError
 from pacs_lite.db import DatabaseUnavailable, get_db
+from pacs_lite.orthanc import OrthancError, client_from_config
 
 
 class CommandError(Exception):
@@ -137,6 +138,57 @@ def serve_command(app, host, port, threads):
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"pacs_lite serving on http://{shown_host}:{port}/ (Ctrl-C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="pacs_lite")
+
+
+def progress_bar(enabled):
+    """Return a progress(done, total) callback drawing a bar on a terminal, or None; and a closer."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(unit="study", leave=False)
+
+    def progress(done, total):
+        """Move the bar to done of total."""
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return progress, bar.close
+
+
+@cli.command("sync")
+@click.option("--full", is_flag=True, help="Re-read every study and drop what Orthanc no longer has.")
+@click.option("--follow", is_flag=True, help="Keep running, polling Orthanc's changes every --interval seconds.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.2, 3600),
+              help="Seconds between polls with --follow.")
+@with_app
+def sync_command(app, full, follow, interval):
+    """Bring the cache up to date with Orthanc (one pass, for Task Scheduler or cron)."""
+    logs.configure(app.instance_path, "sync.log")
+    db = get_db()
+    require_schema(db)
+    orthanc = client_from_config(app.config)
+    url = app.config["DATABASE_URL"]
+    if follow:
+        click.echo(f"Following Orthanc at {app.config['ORTHANC_URL']} every {interval:g} s (Ctrl-C stops).")
+        try:
+            sync.follow(orthanc, url, interval, app.config["SYNC_DELETION_CHECK_MINUTES"] * 60)
+        except KeyboardInterrupt:
+            click.echo("Stopped following.")
+        return
+    progress, close_bar = progress_bar(sys.stdout.isatty())
+    try:
+        result = sync.sync_once(db, orthanc, url, full=full, progress=progress)
+    except sync.SyncBusy:
+        click.echo("Another sync is running; this one has nothing to do.")
+        return
+    except OrthancError as e:
+        click.echo(f"pacs-lite: error: sync failed, the cache is unchanged since the last pass: {e.message}", err=True)
+        sys.exit(1)
+    finally:
+        close_bar()
+    click.echo(result.summary().capitalize())
 
 
 def main(argv=None):

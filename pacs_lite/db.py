@@ -279,6 +279,45 @@ def split_statements(script):
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+@contextmanager
+def exclusive_lock(url, name):
+    """Hold a lock named name across processes for the block; yield False when another holder has it.
+
+    MySQL: GET_LOCK on a connection of its own (freed if the process dies).
+    SQLite: an OS lock on a file beside the database (likewise).
+    """
+    parsed = parse_database_url(url)
+    if parsed.dialect == "mysql":
+        db = Database(parsed)
+        try:
+            got = db.query_value("SELECT GET_LOCK(?, 0)", (name,)) == 1
+            yield got
+            if got:
+                db.query_value("SELECT RELEASE_LOCK(?)", (name,))
+        finally:
+            db.close()
+        return
+    with open(f"{parsed.path}.{name}.lock", "a+b") as lock_file:
+        got = _lock_file(lock_file)
+        yield got
+
+
+def _lock_file(lock_file):
+    """Take a non-blocking OS lock on an open file; tell whether we got it. Closing the file frees it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(lock_file.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
 _thread_connections = threading.local()
 
 

@@ -311,3 +311,13 @@ class OrthancClient:
         """Delete a study with its series and instances; return Orthanc's answer."""
         response = self._request("DELETE", f"studies/{check_orthanc_id(study_id, 'study')}")
         return self._parse_json(response)
+
+
+def client_from_config(config):
+    """Return an OrthancClient for the app's ORTHANC_* settings."""
+    return OrthancClient(
+        config["ORTHANC_URL"],
+        config["ORTHANC_USERNAME"] or None,
+        config["ORTHANC_PASSWORD"] or None,
+        timeout=(3.05, config["ORTHANC_TIMEOUT"]),
+    )

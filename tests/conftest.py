@@ -81,3 +81,43 @@ def make_user(app, username="alice", password="correct horse battery", role="rad
         return accounts.create_account(
             connect(app.config["DATABASE_URL"]), app.config, username, password, role, utc_now(), **fields
         )
+
+
+@pytest.fixture(scope="session")
+def sample_plan():
+    """The plan of the default sample studies (seed 0)."""
+    from pacs_lite.sample_data import sample_plan
+
+    return sample_plan(seed=0)
+
+
+@pytest.fixture(scope="session")
+def sample_orthanc(tmp_path_factory, sample_plan):
+    """A real Orthanc holding the default sample studies; tests must not change it."""
+    from pacs_lite.orthanc import OrthancClient
+    from pacs_lite.orthanc_server import OrthancServer
+    from pacs_lite.sample_data import iter_sample_files, upload_files
+
+    with OrthancServer(tmp_path_factory.mktemp("orthanc-samples")) as server:
+        with OrthancClient(server.url, server.username, server.password) as client:
+            upload_files(iter_sample_files(plan=sample_plan), client)
+        yield server
+        server.stop(kill=True)  # its storage is thrown away; no need for a clean shutdown
+
+
+@pytest.fixture
+def empty_orthanc(tmp_path):
+    """A real Orthanc of this test's own, empty at the start."""
+    from pacs_lite.orthanc_server import OrthancServer
+
+    with OrthancServer(tmp_path / "orthanc") as server:
+        yield server
+        server.stop(kill=True)
+
+
+def point_at(app, server):
+    """Configure the app to use a test Orthanc; return an OrthancClient for it."""
+    from pacs_lite.orthanc import client_from_config
+
+    app.config.update(ORTHANC_URL=server.url, ORTHANC_USERNAME=server.username, ORTHANC_PASSWORD=server.password)
+    return client_from_config(app.config)

@@ -30,7 +30,7 @@ from pacs_lite.orthanc import (
     OrthancUnreachable,
     is_orthanc_id,
 )
-from tests.orthanc_server import OrthancServer, free_loopback_port
+from pacs_lite.orthanc_server import OrthancServer, free_loopback_port
 
 UNKNOWN_ID = "0123abcd-0123abcd-0123abcd-0123abcd-0123abcd"
 BAD_IDS = [

@@ -1,22 +1,23 @@
-"""Start a real, private Orthanc for the tests.
+"""A private Orthanc process, for `pacs-lite demo` and for the tests.
 
-`OrthancServer(tmp_dir)` writes an Orthanc config into `tmp_dir` (its own
-storage and index, a free loopback port, HTTP basic auth, no DICOM server)
-and runs Debian's `/usr/sbin/Orthanc` on it. The tests then talk to it over
-HTTP like the app does. Faults are real too: `stop()` and `start()` restart
-the process on the same storage and port, `pause()` and `resume()` stall it
-with SIGSTOP/SIGCONT.
+`OrthancServer(folder)` writes an Orthanc config into `folder` (its own
+storage and index, a loopback port, HTTP basic auth, no DICOM server) and
+runs the installed Orthanc on it (Debian: `apt-get install orthanc`). Faults
+are real too: `stop()` and `start()` restart the process on the same storage
+and port, `pause()` and `resume()` stall it with SIGSTOP/SIGCONT.
 
     with OrthancServer(tmp_path) as orthanc:
         client = OrthancClient(orthanc.url, orthanc.username, orthanc.password)
 
-Nothing here imports pacs_lite, so a broken client cannot break the fixture.
+It checks readiness with urllib, not with pacs_lite's client, so a broken
+client cannot break the tests' server.
 """
 
 import base64
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ORTHANC_BINARY = "/usr/sbin/Orthanc"
+ORTHANC_BINARIES = ("Orthanc", "/usr/sbin/Orthanc", r"C:\Program Files\Orthanc Server\Orthanc.exe")
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -48,8 +49,20 @@ def log_tail(path, lines=30):
     return "\n".join(text.splitlines()[-lines:])
 
 
+def find_orthanc():
+    """Return the path of the Orthanc program, or raise with how to install it."""
+    for candidate in ORTHANC_BINARIES:
+        found = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
+        if found:
+            return found
+    raise OrthancServerError(
+        "Orthanc is not installed: on Debian or Ubuntu run 'apt-get install orthanc'; "
+        "on Windows use the official installer"
+    )
+
+
 def die_with_parent():
-    """Ask Linux to stop this child if the test process dies (no orphans)."""
+    """Ask Linux to stop this child if its parent process dies (no orphans)."""
     import ctypes
 
     pr_set_pdeathsig = 1
@@ -58,20 +71,21 @@ def die_with_parent():
 
 
 class OrthancServerError(RuntimeError):
-    """Orthanc did not start or stop as the tests need."""
+    """Orthanc did not start or stop as asked."""
 
 
 class OrthancServer:
     """A private Orthanc process with its storage in a temp folder."""
 
-    def __init__(self, tmp_dir, dicomweb=False, username="pacs_test",
-                 password=None, stable_age=2):
-        """Write the config in tmp_dir; the server starts with start() or `with`."""
-        self.root = Path(tmp_dir)
+    def __init__(self, folder, dicomweb=False, username="pacs_test",
+                 password=None, stable_age=2, port=None, name="pacs_lite_test"):
+        """Write the config in folder; the server starts with start() or `with`."""
+        self.root = Path(folder)
         self.root.mkdir(parents=True, exist_ok=True)
         self.username = username
         self.password = password or secrets.token_hex(12)
-        self.port = free_loopback_port()
+        self.name = name
+        self.port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.config_path = self.root / "orthanc.json"
         self.log_path = self.root / "orthanc.log"
@@ -84,7 +98,7 @@ class OrthancServer:
     def write_config(self, dicomweb, stable_age):
         """Write the Orthanc JSON config for this server."""
         config = {
-            "Name": "pacs_lite_test",
+            "Name": self.name,
             "StorageDirectory": str(self.root / "storage"),
             "IndexDirectory": str(self.root / "index"),
             "HttpPort": self.port,
@@ -121,7 +135,7 @@ class OrthancServer:
         self.log_file = open(self.log_path, "ab")
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [ORTHANC_BINARY, str(self.config_path)],
+            [find_orthanc(), str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
@@ -199,7 +213,7 @@ class OrthancServer:
         self.paused = False
 
     def close(self):
-        """Stop the server for good; the temp folder belongs to the caller."""
+        """Stop the server for good; the folder belongs to the caller."""
         self.stop()
 
     def log(self):

@@ -1,0 +1,144 @@
+"""SQL for the cache of Orthanc's metadata: cached_patients, cached_studies, cached_series, sync_state."""
+
+STUDY_COLUMNS = (
+    "orthanc_id", "patient_orthanc_id", "study_uid", "study_date", "study_time", "description",
+    "accession_number", "referring_physician", "referring_physician_key", "modalities", "series_count",
+    "instance_count", "patient_id", "patient_name", "birth_date", "sex", "is_stable", "orthanc_updated",
+    "updated_at",
+)
+SERIES_COLUMNS = (
+    "orthanc_id", "study_orthanc_id", "series_uid", "series_number", "modality", "description", "body_part",
+    "instance_count", "updated_at",
+)
+PATIENT_COLUMNS = (
+    "orthanc_id", "patient_id", "patient_name", "name_key", "patient_id_key", "birth_date", "sex",
+    "study_count", "last_study_date", "modalities", "updated_at",
+)
+
+
+def values(row, columns):
+    """Return a row's values in column order."""
+    return tuple(row[c] for c in columns)
+
+
+def save_studies(db, studies, series):
+    """Insert or update studies and their series; drop series the studies no longer have."""
+    if not studies:
+        return
+    study_ids = [s["orthanc_id"] for s in studies]
+    for chunk in chunks(study_ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"DELETE FROM cached_series WHERE study_orthanc_id IN ({marks})", chunk)
+    # A study re-sent under the same UID but a new Orthanc id replaces the old row.
+    for chunk in chunks(studies, 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(
+            f"DELETE FROM cached_studies WHERE study_uid IN ({marks}) AND orthanc_id NOT IN ({marks})",
+            [s["study_uid"] for s in chunk] + [s["orthanc_id"] for s in chunk],
+        )
+    db.executemany(db.upsert_sql("cached_studies", STUDY_COLUMNS, ["orthanc_id"]),
+                   [values(s, STUDY_COLUMNS) for s in studies])
+    db.executemany(db.upsert_sql("cached_series", SERIES_COLUMNS, ["orthanc_id"]),
+                   [values(s, SERIES_COLUMNS) for s in series])
+
+
+def delete_studies(db, orthanc_ids):
+    """Delete studies and their series from the cache."""
+    for chunk in chunks(list(orthanc_ids), 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"DELETE FROM cached_series WHERE study_orthanc_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM cached_studies WHERE orthanc_id IN ({marks})", chunk)
+
+
+def study_ids(db):
+    """Return the Orthanc ids of every cached study."""
+    return {row["orthanc_id"] for row in db.query("SELECT orthanc_id FROM cached_studies")}
+
+
+def patients_of_studies(db, orthanc_ids):
+    """Return the Orthanc patient ids of some cached studies."""
+    found = set()
+    for chunk in chunks(list(orthanc_ids), 500):
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.query(f"SELECT patient_orthanc_id FROM cached_studies WHERE orthanc_id IN ({marks})", chunk)
+        found.update(row["patient_orthanc_id"] for row in rows)
+    return found
+
+
+def studies_of_patients(db, patient_orthanc_ids):
+    """Return the cached studies of some patients (the fields a patient row is derived from)."""
+    rows = []
+    for chunk in chunks(list(patient_orthanc_ids), 500):
+        marks = ", ".join("?" for _ in chunk)
+        rows += db.query(
+            f"""
+            SELECT patient_orthanc_id, study_date, study_time, modalities, patient_id, patient_name, birth_date, sex
+            FROM cached_studies
+            WHERE patient_orthanc_id IN ({marks})
+            """,
+            chunk,
+        )
+    return rows
+
+
+def save_patients(db, patients):
+    """Insert or update patient rows."""
+    db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
+                   [values(p, PATIENT_COLUMNS) for p in patients])
+
+
+def delete_patients(db, orthanc_ids):
+    """Delete patient rows."""
+    for chunk in chunks(list(orthanc_ids), 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"DELETE FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
+
+
+def patient_ids(db):
+    """Return the Orthanc ids of every cached patient."""
+    return {row["orthanc_id"] for row in db.query("SELECT orthanc_id FROM cached_patients")}
+
+
+def counts(db):
+    """Return how many patients, studies and series the cache holds."""
+    return {
+        "patients": db.query_value("SELECT COUNT(*) FROM cached_patients"),
+        "studies": db.query_value("SELECT COUNT(*) FROM cached_studies"),
+        "series": db.query_value("SELECT COUNT(*) FROM cached_series"),
+    }
+
+
+def get_sync_state(db):
+    """Return the sync_state row."""
+    return db.query_one("SELECT * FROM sync_state WHERE id = 1")
+
+
+def save_sync_progress(db, last_seq):
+    """Record the last change of Orthanc's feed that the cache covers."""
+    db.execute("UPDATE sync_state SET last_seq = ? WHERE id = 1", (last_seq,))
+
+
+def save_sync_success(db, now, added, updated, removed, duration_ms, full):
+    """Record a finished pass."""
+    db.execute(
+        """
+        UPDATE sync_state
+        SET last_success_at = ?, last_error = '', studies_added = ?, studies_updated = ?, studies_removed = ?,
+            last_duration_ms = ?
+        WHERE id = 1
+        """,
+        (now, added, updated, removed, duration_ms),
+    )
+    if full:
+        db.execute("UPDATE sync_state SET last_full_at = ? WHERE id = 1", (now,))
+
+
+def save_sync_error(db, now, message):
+    """Record why a pass failed."""
+    db.execute("UPDATE sync_state SET last_error = ?, last_error_at = ? WHERE id = 1", (message[:1000], now))
+
+
+def chunks(items, size):
+    """Split a list into lists of at most size items (SQL parameter lists stay small)."""
+    items = list(items)
+    return [items[i:i + size] for i in range(0, len(items), size)]

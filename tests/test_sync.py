@@ -1,0 +1,299 @@
+"""The cache sync against a real Orthanc, on SQLite and MariaDB."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pacs_lite import cache, sync
+from pacs_lite.db import connect, exclusive_lock
+from pacs_lite.names import display_name
+from pacs_lite.sample_data import generate_study_files, upload_files
+from tests.conftest import point_at
+
+
+@pytest.fixture
+def sample_client(app, sample_orthanc):
+    """An Orthanc client of the shared sample Orthanc, the app pointed at it."""
+    client = point_at(app, sample_orthanc)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def empty_client(app, empty_orthanc):
+    """An Orthanc client of this test's own empty Orthanc, the app pointed at it."""
+    client = point_at(app, empty_orthanc)
+    yield client
+    client.close()
+
+
+def upload_study(client, plan, patient_index, study_index):
+    """Upload one planned study; return (patient plan, study plan)."""
+    patient = plan.patients[patient_index]
+    study = patient.studies[study_index]
+    upload_files(generate_study_files(patient, study), client)
+    return patient, study
+
+
+def run_sync(app, client, **kwargs):
+    """Run one pass on the app's database."""
+    return sync.sync_once(connect(app.config["DATABASE_URL"]), client, app.config["DATABASE_URL"], **kwargs)
+
+
+def cached_study(db, study_uid):
+    """Return the cached row of a study, or None."""
+    return db.query_one("SELECT * FROM cached_studies WHERE study_uid = ?", (study_uid,))
+
+
+def assert_patients_match_their_studies(db):
+    """Check every patient row's derived counts against the cached studies."""
+    for patient in db.query("SELECT * FROM cached_patients"):
+        studies = db.query("SELECT * FROM cached_studies WHERE patient_orthanc_id = ?", (patient["orthanc_id"],))
+        assert patient["study_count"] == len(studies) > 0
+        assert patient["last_study_date"] == max(s["study_date"] for s in studies)
+    orphans = db.query_value(
+        "SELECT COUNT(*) FROM cached_studies s LEFT JOIN cached_patients p ON p.orthanc_id = s.patient_orthanc_id "
+        "WHERE p.orthanc_id IS NULL"
+    )
+    assert orphans == 0
+
+
+def test_first_fill_caches_every_sample_study_true_to_the_plan(app, db, sample_client, sample_plan):
+    result = run_sync(app, sample_client)
+    assert result.full and result.reason == "empty cache"
+    assert result.added == len(sample_plan.studies)
+    counts = cache.counts(db)
+    assert counts == {
+        "patients": len(sample_plan.patients),
+        "studies": len(sample_plan.studies),
+        "series": sum(len(s.series) for s in sample_plan.studies),
+    }
+    for patient in sample_plan.patients:
+        for study in patient.studies:
+            row = cached_study(db, study.study_uid)
+            assert row["patient_id"] == patient.patient_id
+            assert row["patient_name"] == patient.patient_name  # Unicode survives, all character sets
+            assert row["study_date"] == f"{study.study_date[:4]}-{study.study_date[4:6]}-{study.study_date[6:]}"
+            assert row["modalities"] == ",".join(study.modalities)
+            assert row["series_count"] == len(study.series)
+            assert row["instance_count"] == study.instance_count
+            assert row["description"] == (study.description or "")
+            assert row["referring_physician"] == display_name(study.referring_physician or "")
+    assert_patients_match_their_studies(db)
+    state = cache.get_sync_state(db)
+    assert state["last_seq"] == sample_client.last_change_seq() and state["last_success_at"] is not None
+
+
+def test_names_are_stored_for_display_and_for_search(app, db, sample_client):
+    run_sync(app, sample_client)
+    muller = db.query_one("SELECT * FROM cached_patients WHERE name_key LIKE 'MULLER%'")
+    assert muller["patient_name"] == "MÜLLER, JÜRGEN"
+    assert muller["name_key"] == "MULLER JURGEN"
+    yamada = db.query_one("SELECT * FROM cached_patients WHERE name_key LIKE 'YAMADA%'")
+    assert yamada["patient_name"] == "Yamada, Tarou"
+    assert "山田" in yamada["name_key"]
+    house = {r["referring_physician_key"] for r in db.query("SELECT referring_physician_key FROM cached_studies")}
+    assert "HOUSE GREGORY" in house and "house^gregory^^" not in house
+
+
+def test_a_second_pass_with_no_changes_changes_nothing(app, db, sample_client):
+    run_sync(app, sample_client)
+    again = run_sync(app, sample_client)
+    assert not again.full and (again.added, again.updated, again.removed) == (0, 0, 0)
+
+
+def test_a_new_study_shows_up_after_one_incremental_pass(app, db, empty_client, sample_plan):
+    upload_study(empty_client, sample_plan, 0, 0)
+    assert run_sync(app, empty_client).added == 1
+    _, study = upload_study(empty_client, sample_plan, 1, 0)
+    result = run_sync(app, empty_client)
+    assert not result.full and result.added == 1
+    assert cached_study(db, study.study_uid)["instance_count"] == study.instance_count
+    assert cache.counts(db)["patients"] == 2
+
+
+def test_a_study_gaining_a_series_updates_its_counts(app, db, empty_client, sample_plan):
+    patient = next(p for p in sample_plan.patients if any(len(s.series) > 1 for s in p.studies))
+    study = next(s for s in patient.studies if len(s.series) > 1)
+    first, *others = study.series
+    only_first = type(study)(**{**study.__dict__, "series": (first,)})
+    upload_files(generate_study_files(patient, only_first), empty_client)
+    run_sync(app, empty_client)
+    assert cached_study(db, study.study_uid)["series_count"] == 1
+    upload_files(generate_study_files(patient, study), empty_client)
+    result = run_sync(app, empty_client)
+    assert result.updated == 1
+    row = cached_study(db, study.study_uid)
+    assert row["series_count"] == len(study.series) and row["instance_count"] == study.instance_count
+    assert row["modalities"] == ",".join(study.modalities)
+
+
+def test_a_study_deleted_in_orthanc_leaves_the_cache(app, db, empty_client, sample_plan):
+    upload_study(empty_client, sample_plan, 0, 0)
+    _, study = upload_study(empty_client, sample_plan, 1, 0)
+    run_sync(app, empty_client)
+    orthanc_id = cached_study(db, study.study_uid)["orthanc_id"]
+    empty_client.delete_study(orthanc_id)
+    result = run_sync(app, empty_client)
+    assert result.removed == 1
+    assert cached_study(db, study.study_uid) is None
+    assert cache.counts(db) == {"patients": 1, "studies": 1, "series": len(sample_plan.patients[0].studies[0].series)}
+    assert_patients_match_their_studies(db)
+
+
+def test_evicting_a_study_orthanc_lost_fixes_the_patient_at_once(app, db, empty_client, sample_plan):
+    patient = next(p for p in sample_plan.patients if len(p.studies) > 1)
+    index = sample_plan.patients.index(patient)
+    upload_study(empty_client, sample_plan, index, 0)
+    upload_study(empty_client, sample_plan, index, 1)
+    run_sync(app, empty_client)
+    row = cached_study(db, patient.studies[0].study_uid)
+    sync.evict_study(db, row["orthanc_id"])
+    assert cached_study(db, patient.studies[0].study_uid) is None
+    assert db.query_value("SELECT study_count FROM cached_patients") == 1
+
+
+def test_a_feed_that_went_backwards_forces_a_full_pass(app, db, sample_client):
+    run_sync(app, sample_client)
+    db.execute("UPDATE sync_state SET last_seq = ?", (10**9,))
+    db.commit()
+    result = run_sync(app, sample_client)
+    assert result.full and "went backwards" in result.reason
+    assert cache.get_sync_state(db)["last_seq"] == sample_client.last_change_seq()
+
+
+def test_a_full_pass_removes_what_orthanc_no_longer_has(app, db, sample_client, sample_plan):
+    run_sync(app, sample_client)
+    db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, updated_at) "
+               "VALUES (?, ?, '9.9.9', '2026-01-01 00:00:00')", ("0" * 8 + "-00000000" * 4, "1" * 8 + "-11111111" * 4))
+    db.commit()
+    result = run_sync(app, sample_client, full=True)
+    assert result.full and result.removed == 1 and result.updated == len(sample_plan.studies)
+    assert cached_study(db, "9.9.9") is None
+
+
+def test_a_pass_killed_midway_leaves_the_cache_consistent_and_the_next_one_finishes(
+    app, db, sample_client, sample_plan, monkeypatch
+):
+    monkeypatch.setattr(sync, "WRITE_BATCH", 5)
+
+    def fail_after_twelve(done, total):
+        if done == 12:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_sync(app, sample_client, progress=fail_after_twelve)
+    assert cache.counts(db)["studies"] == 10  # two whole batches were committed, the third rolled back
+    assert_patients_match_their_studies(db)
+    assert cache.get_sync_state(db)["last_error"] == "RuntimeError: power cut"
+    result = run_sync(app, sample_client)
+    assert cache.counts(db)["studies"] == len(sample_plan.studies)
+    assert result.added == len(sample_plan.studies) - 10
+    assert_patients_match_their_studies(db)
+    assert cache.get_sync_state(db)["last_error"] == ""
+
+
+def test_an_incremental_pass_killed_midway_changes_nothing_and_is_redone(app, db, empty_client, sample_plan):
+    upload_study(empty_client, sample_plan, 0, 0)
+    run_sync(app, empty_client)
+    seq_before = cache.get_sync_state(db)["last_seq"]
+    for index in (1, 2, 3):
+        upload_study(empty_client, sample_plan, index, 0)
+
+    def fail_on_second(done, total):
+        if done == 2:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        run_sync(app, empty_client, progress=fail_on_second)
+    assert cache.counts(db)["studies"] == 1 and cache.get_sync_state(db)["last_seq"] == seq_before
+    assert run_sync(app, empty_client).added == 3
+    assert cache.counts(db)["studies"] == 4
+
+
+def test_two_syncs_never_run_at_once(app, db, sample_client, tmp_path):
+    url = app.config["DATABASE_URL"]
+    with exclusive_lock(url, sync.LOCK_NAME) as got:
+        assert got
+        with pytest.raises(sync.SyncBusy):
+            run_sync(app, sample_client)
+        result = run_cli(app, tmp_path, "sync")
+        assert result.returncode == 0, result.stderr
+        assert "Another sync is running" in result.stdout
+    assert cache.counts(db)["studies"] == 0
+    assert run_sync(app, sample_client).full
+
+
+def run_cli(app, tmp_path, *args):
+    """Run pacs-lite with the app's database and Orthanc settings."""
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "ORTHANC_URL", "ORTHANC_USERNAME", "ORTHANC_PASSWORD"):
+        env[f"PACS_LITE_{name}"] = app.config[name]
+    env["PACS_LITE_INSTANCE_PATH"] = str(tmp_path / "cli-instance")
+    return subprocess.run([sys.executable, "-m", "pacs_lite", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_the_sync_command_prints_one_summary_line(app, db, sample_client, tmp_path, sample_plan):
+    result = run_cli(app, tmp_path, "sync")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Full sync (empty cache): {len(sample_plan.studies)} studies added")
+    assert "last change" in result.stdout
+    result = run_cli(app, tmp_path, "sync", "--full")
+    assert result.returncode == 0 and result.stdout.startswith("Full sync (asked for): 0 studies added")
+    script = subprocess.run([sys.executable, "scripts/orthanc_cache_sync.py"], capture_output=True, text=True,
+                            env={**os.environ, **{f"PACS_LITE_{k}": app.config[k] for k in
+                                 ("DATABASE_URL", "ORTHANC_URL", "ORTHANC_USERNAME", "ORTHANC_PASSWORD")},
+                                 "PACS_LITE_INSTANCE_PATH": str(tmp_path / "cli-instance")}, timeout=120)
+    assert script.returncode == 0 and script.stdout.startswith("Incremental sync: 0 studies added")
+
+
+def test_orthanc_down_gives_a_clear_error_and_leaves_the_cache_alone(app, db, empty_client, empty_orthanc,
+                                                                    sample_plan, tmp_path):
+    upload_study(empty_client, sample_plan, 0, 0)
+    run_sync(app, empty_client)
+    before = db.query("SELECT * FROM cached_studies")
+    empty_orthanc.stop(kill=True)
+    result = run_cli(app, tmp_path, "sync")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "sync failed" in result.stderr and "Orthanc" in result.stderr
+    assert db.query("SELECT * FROM cached_studies") == before
+    assert "Orthanc" in cache.get_sync_state(db)["last_error"]
+
+
+def test_the_follower_picks_up_a_new_study_within_seconds_and_survives_a_restart(
+    app, db, empty_client, empty_orthanc, sample_plan
+):
+    stop = threading.Event()
+    url = app.config["DATABASE_URL"]
+    follower = threading.Thread(
+        target=sync.follow, args=(empty_client, url, 0.3, 60), kwargs={"should_stop": stop.is_set}, daemon=True
+    )
+    follower.start()
+    try:
+        _, study = upload_study(empty_client, sample_plan, 2, 0)
+        assert wait_for(lambda: cached_study(connect(url), study.study_uid) is not None)
+        empty_orthanc.stop(kill=True)
+        time.sleep(1.0)  # the follower meets the outage and backs off
+        empty_orthanc.start()
+        _, study = upload_study(empty_client, sample_plan, 3, 0)
+        assert wait_for(lambda: cached_study(connect(url), study.study_uid) is not None, seconds=15)
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+def wait_for(condition, seconds=5.0):
+    """Poll condition until it holds or time runs out; tell whether it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
