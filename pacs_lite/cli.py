@@ -191,6 +191,24 @@ def sync_command(app, full, follow, interval):
     click.echo(result.summary().capitalize())
 
 
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@with_app
+def demo_command(app, host, port, threads):
+    """Try pacs_lite in one command: Orthanc with sample studies, the cache, an admin login, the server."""
+    from pacs_lite import demo
+    from pacs_lite.orthanc_server import OrthancServerError
+    from pacs_lite.sample_data import UploadError
+
+    logs.configure(app.instance_path, "demo.log")
+    try:
+        demo.run(app, host, port, threads)
+    except (OrthancServerError, OrthancError, UploadError) as e:
+        raise CommandError(str(e)) from None
+
+
 def main(argv=None):
     """Run the command line."""
     return cli.main(args=argv, prog_name="pacs-lite")

@@ -22,4 +22,5 @@ def configure(instance_path, file_name, level=logging.INFO):
     for handler in (file_handler, stderr_handler):
         handler.setFormatter(logging.Formatter(FORMAT))
         logger.addHandler(handler)
+    logger.propagate = False  # waitress sets up the root logger too; say each line once
     logger._pacs_lite_configured = True
