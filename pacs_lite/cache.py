@@ -25,10 +25,7 @@ def save_studies(db, studies, series):
     """Insert or update studies and their series; drop series the studies no longer have."""
     if not studies:
         return
-    study_ids = [s["orthanc_id"] for s in studies]
-    for chunk in chunks(study_ids, 500):
-        marks = ", ".join("?" for _ in chunk)
-        db.execute(f"DELETE FROM cached_series WHERE study_orthanc_id IN ({marks})", chunk)
+    delete_where_in(db, "cached_series", "study_orthanc_id", [s["orthanc_id"] for s in studies])
     # A study re-sent under the same UID but a new Orthanc id replaces the old row.
     for chunk in chunks(studies, 500):
         marks = ", ".join("?" for _ in chunk)
@@ -44,10 +41,8 @@ def save_studies(db, studies, series):
 
 def delete_studies(db, orthanc_ids):
     """Delete studies and their series from the cache."""
-    for chunk in chunks(list(orthanc_ids), 500):
-        marks = ", ".join("?" for _ in chunk)
-        db.execute(f"DELETE FROM cached_series WHERE study_orthanc_id IN ({marks})", chunk)
-        db.execute(f"DELETE FROM cached_studies WHERE orthanc_id IN ({marks})", chunk)
+    delete_where_in(db, "cached_series", "study_orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_studies", "orthanc_id", orthanc_ids)
 
 
 def study_ids(db):
@@ -89,14 +84,7 @@ def save_patients(db, patients):
 
 def delete_patients(db, orthanc_ids):
     """Delete patient rows."""
-    for chunk in chunks(list(orthanc_ids), 500):
-        marks = ", ".join("?" for _ in chunk)
-        db.execute(f"DELETE FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
-
-
-def patient_ids(db):
-    """Return the Orthanc ids of every cached patient."""
-    return {row["orthanc_id"] for row in db.query("SELECT orthanc_id FROM cached_patients")}
+    delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
 
 
 def counts(db):
@@ -136,6 +124,13 @@ def save_sync_success(db, now, added, updated, removed, duration_ms, full):
 def save_sync_error(db, now, message):
     """Record why a pass failed."""
     db.execute("UPDATE sync_state SET last_error = ?, last_error_at = ? WHERE id = 1", (message[:1000], now))
+
+
+def delete_where_in(db, table, column, ids):
+    """Delete the rows of a cache table whose column is one of ids (table and column are ours, not input)."""
+    for chunk in chunks(ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
 
 
 def chunks(items, size):

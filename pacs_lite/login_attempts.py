@@ -6,34 +6,23 @@ def record_failure(db, username, ip, now):
     db.execute("INSERT INTO login_attempts (username, ip, attempted_at) VALUES (?, ?, ?)", (username, ip, now))
 
 
-def recent_failures_for_username(db, username, since, limit):
-    """Return the times of the newest failures for a username since a time, newest first."""
+# Who a failure is counted against: a username, or a client address.
+FAILURE_KEYS = {"username": "username", "ip": "ip"}
+
+
+def recent_failures(db, key, value, since, limit):
+    """Return the times of the newest failures for a username or an IP since a time, newest first."""
+    column = FAILURE_KEYS[key]
     rows = db.query(
-        """
+        f"""
         SELECT attempted_at
         FROM login_attempts
-        WHERE username = ?
+        WHERE {column} = ?
         AND attempted_at > ?
         ORDER BY attempted_at DESC
         LIMIT ?
         """,
-        (username, since, limit),
-    )
-    return [row["attempted_at"] for row in rows]
-
-
-def recent_failures_for_ip(db, ip, since, limit):
-    """Return the times of the newest failures from an IP address since a time, newest first."""
-    rows = db.query(
-        """
-        SELECT attempted_at
-        FROM login_attempts
-        WHERE ip = ?
-        AND attempted_at > ?
-        ORDER BY attempted_at DESC
-        LIMIT ?
-        """,
-        (ip, since, limit),
+        (value, since, limit),
     )
     return [row["attempted_at"] for row in rows]
 

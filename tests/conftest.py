@@ -2,6 +2,7 @@
 
 import itertools
 import re
+import time
 
 import pytest
 
@@ -101,6 +102,11 @@ def sample_orthanc(tmp_path_factory, sample_plan):
     with OrthancServer(tmp_path_factory.mktemp("orthanc-samples")) as server:
         with OrthancClient(server.url, server.username, server.password) as client:
             upload_files(iter_sample_files(plan=sample_plan), client)
+            # Orthanc writes Stable* changes StableAge seconds later; let the feed settle first.
+            deadline = time.monotonic() + 60
+            while not all(study["IsStable"] for study in client.studies_page(0, 1000)):
+                assert time.monotonic() < deadline, "the sample studies never became stable"
+                time.sleep(0.2)
         yield server
         server.stop(kill=True)  # its storage is thrown away; no need for a clean shutdown
 

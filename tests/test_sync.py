@@ -85,7 +85,8 @@ def test_first_fill_caches_every_sample_study_true_to_the_plan(app, db, sample_c
             assert row["referring_physician"] == display_name(study.referring_physician or "")
     assert_patients_match_their_studies(db)
     state = cache.get_sync_state(db)
-    assert state["last_seq"] == sample_client.last_change_seq() and state["last_success_at"] is not None
+    assert state["last_seq"] == result.last_seq == sample_client.last_change_seq()
+    assert state["last_success_at"] is not None
 
 
 def test_names_are_stored_for_display_and_for_search(app, db, sample_client):

@@ -34,12 +34,12 @@ def locked_until(db, config, username, ip, now):
     """Return when a locked-out username or IP may try again, or None when it may try now."""
     window = datetime.timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
     limits = (
-        (login_attempts.recent_failures_for_username, username, config["LOGIN_MAX_FAILURES"]),
-        (login_attempts.recent_failures_for_ip, ip, config["LOGIN_MAX_FAILURES_PER_IP"]),
+        ("username", username, config["LOGIN_MAX_FAILURES"]),
+        ("ip", ip, config["LOGIN_MAX_FAILURES_PER_IP"]),
     )
     until = None
-    for recent_failures, who, limit in limits:
-        failures = recent_failures(db, who, now - window, limit)
+    for key, value, limit in limits:
+        failures = login_attempts.recent_failures(db, key, value, now - window, limit)
         if len(failures) >= limit:
             # Free again once the oldest of the last `limit` failures leaves the window.
             candidate = failures[-1] + window
