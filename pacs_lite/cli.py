@@ -8,7 +8,7 @@ import click
 from pacs_lite import accounts, logs, maintenance, passwords, schema, sync, users
 from pacs_lite.clock import utc_now
 from pacs_lite.config import ConfigError
-from pacs_lite.db import DatabaseUnavailable, get_db
+from pacs_lite.db import DatabaseUnavailable, close_db, get_db
 from pacs_lite.orthanc import OrthancError, client_from_config
 
 
@@ -135,6 +135,7 @@ def serve_command(app, host, port, threads):
     import waitress
 
     require_schema(get_db())
+    close_db()  # end the check's transaction: an open one would hold table locks while serving
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"pacs_lite serving on http://{shown_host}:{port}/ (Ctrl-C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="pacs_lite")

@@ -8,7 +8,7 @@ import click
 
 from pacs_lite import accounts, passwords, schema, sync, users
 from pacs_lite.clock import utc_now
-from pacs_lite.db import get_db
+from pacs_lite.db import close_db, get_db
 from pacs_lite.orthanc import OrthancError, client_from_config
 from pacs_lite.orthanc_server import OrthancServer
 from pacs_lite.sample_data import iter_sample_files, sample_plan, upload_files
@@ -83,7 +83,7 @@ def run(app, host, port, threads):
         result = sync.sync_once(db, orthanc, app.config["DATABASE_URL"])
         click.echo(result.summary().capitalize())
         password = ensure_admin(app, db)
-        db.commit()
+        close_db()  # commit is done; no transaction may stay open while serving
         follower = threading.Thread(
             target=sync.follow,
             args=(orthanc, app.config["DATABASE_URL"], 2.0, app.config["SYNC_DELETION_CHECK_MINUTES"] * 60),

@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -33,6 +33,8 @@ def handle_csrf_error(error):
 def handle_database_down(error):
     """Answer 503 when the database cannot be reached."""
     log.error("database unavailable: %s", error)
+    # Flask-Login would ask the database for the user again while rendering the page.
+    g._login_user = current_app.login_manager.anonymous_user()
     return error_response(503, DATABASE_DOWN)
 
 
