@@ -26,6 +26,8 @@ from flask import current_app, g
 from pacs_lite.config import ConfigError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# MySQL errors meaning the database or its tables are gone (dropped, restored elsewhere): 1049, 1146.
+MYSQL_SCHEMA_GONE = (1049, 1146)
 
 
 class DatabaseUnavailable(Exception):
@@ -156,15 +158,7 @@ class Database:
     def execute(self, sql, params=()):
         """Run one statement and return its cursor."""
         cursor = self.connection.cursor()
-        try:
-            if self.dialect == "mysql":
-                cursor.execute(mysql_sql(sql), tuple(params))
-            else:
-                cursor.execute(sql, tuple(params))
-        except OperationalError as e:
-            if self.dialect == "mysql" or "locked" not in str(e):
-                raise DatabaseUnavailable(f"the {self.url.describe()} failed: {e}") from e
-            raise
+        self._run(cursor.execute, sql, tuple(params))
         return cursor
 
     def executemany(self, sql, rows):
@@ -173,11 +167,23 @@ class Database:
         if not rows:
             return
         cursor = self.connection.cursor()
-        if self.dialect == "mysql":
-            cursor.executemany(mysql_sql(sql), rows)
-        else:
-            cursor.executemany(sql, rows)
+        self._run(cursor.executemany, sql, rows)
         cursor.close()
+
+    def _run(self, method, sql, params):
+        """Call a cursor method in this dialect; a database that is gone raises DatabaseUnavailable."""
+        try:
+            method(mysql_sql(sql) if self.dialect == "mysql" else sql, params)
+        except OperationalError as e:
+            if self.dialect == "mysql" or "locked" not in str(e):
+                raise DatabaseUnavailable(f"the {self.url.describe()} failed: {e}") from e
+            raise
+        except pymysql.err.ProgrammingError as e:
+            if e.args and e.args[0] in MYSQL_SCHEMA_GONE:
+                raise DatabaseUnavailable(
+                    f"the {self.url.describe()} has lost its tables ({e.args[1]}); restore it or run init-db"
+                ) from e
+            raise
 
     def query(self, sql, params=()):
         """Return every row of a query as a list of dicts."""

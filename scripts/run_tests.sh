@@ -15,7 +15,7 @@ status=$?
 set -e
 elapsed=$((SECONDS - started))
 case "$status" in
-    0) echo "== PASSED: every test passed (${elapsed} s with the installation)" ;;
+    0) echo "== PASSED: no test failed (${elapsed} s with the installation)" ;;
     1) echo "== FAILED: some tests failed; see pytest's summary above (${elapsed} s)" >&2 ;;
     5) echo "== FAILED: pytest collected no tests, which counts as a failure; check the arguments" >&2 ;;
     *) echo "== FAILED: pytest stopped with exit code $status (interrupted, internal or usage error)" >&2 ;;
