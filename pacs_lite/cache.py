@@ -4,7 +4,7 @@ STUDY_COLUMNS = (
     "orthanc_id", "patient_orthanc_id", "study_uid", "study_date", "study_time", "description",
     "accession_number", "referring_physician", "referring_physician_key", "modalities", "series_count",
     "instance_count", "patient_id", "patient_name", "birth_date", "sex", "is_stable", "orthanc_updated",
-    "updated_at",
+    "updated_at", "first_seen_at",
 )
 SERIES_COLUMNS = (
     "orthanc_id", "study_orthanc_id", "series_uid", "series_number", "modality", "description", "body_part",
@@ -33,14 +33,15 @@ def save_studies(db, studies, series):
             f"DELETE FROM cached_studies WHERE study_uid IN ({marks}) AND orthanc_id NOT IN ({marks})",
             [s["study_uid"] for s in chunk] + [s["orthanc_id"] for s in chunk],
         )
-    db.executemany(db.upsert_sql("cached_studies", STUDY_COLUMNS, ["orthanc_id"]),
+    db.executemany(db.upsert_sql("cached_studies", STUDY_COLUMNS, ["orthanc_id"], insert_only=["first_seen_at"]),
                    [values(s, STUDY_COLUMNS) for s in studies])
     db.executemany(db.upsert_sql("cached_series", SERIES_COLUMNS, ["orthanc_id"]),
                    [values(s, SERIES_COLUMNS) for s in series])
 
 
 def delete_studies(db, orthanc_ids):
-    """Delete studies and their series from the cache."""
+    """Delete studies, their series and their known instances from the cache."""
+    delete_where_in(db, "cached_instances", "study_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_series", "study_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_studies", "orthanc_id", orthanc_ids)
 
@@ -77,13 +78,22 @@ def studies_of_patients(db, patient_orthanc_ids):
 
 
 def save_patients(db, patients):
-    """Insert or update patient rows."""
+    """Insert or update patient rows and the words of their names."""
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
+    save_patient_words(db, patients)
+
+
+def save_patient_words(db, patients):
+    """Replace the name words of patients (dicts with orthanc_id and name_key)."""
+    delete_where_in(db, "cached_patient_words", "patient_orthanc_id", [p["orthanc_id"] for p in patients])
+    words = {(word[:64], p["orthanc_id"]) for p in patients for word in p["name_key"].split()}
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id) VALUES (?, ?)", sorted(words))
 
 
 def delete_patients(db, orthanc_ids):
-    """Delete patient rows."""
+    """Delete patient rows and the words of their names."""
+    delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
 
 

@@ -247,11 +247,11 @@ class Database:
         except Exception:
             pass
 
-    def upsert_sql(self, table, columns, key_columns):
-        """Return an INSERT that updates the row when its key exists already."""
+    def upsert_sql(self, table, columns, key_columns, insert_only=()):
+        """Return an INSERT that updates the row when its key exists already (but not the insert_only columns)."""
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
-        others = [c for c in columns if c not in key_columns]
+        others = [c for c in columns if c not in key_columns and c not in insert_only]
         if self.dialect == "mysql":
             updates = ", ".join(f"{c} = VALUES({c})" for c in others)
             return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {updates}"
@@ -275,7 +275,7 @@ def _dict_row(cursor, row):
 
 def sqlite_ddl(mysql_ddl):
     """Derive SQLite DDL from the MySQL schema: drop table options, adapt AUTO_INCREMENT keys."""
-    ddl = re.sub(r"\)\s*ENGINE=[^;]*;", ");", mysql_ddl)
+    ddl = re.sub(r"\)\s*ENGINE=[^;]*(;|$)", r")\1", mysql_ddl)
     return ddl.replace("BIGINT AUTO_INCREMENT PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
 
 

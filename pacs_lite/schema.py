@@ -9,8 +9,46 @@ from pacs_lite.clock import utc_now
 from pacs_lite.db import split_statements, sqlite_ddl
 from pacs_lite.resources import resource_path
 
-# version -> statements that bring version - 1 up to it.
-MIGRATIONS = {}
+def index_patient_names(db):
+    """Fill cached_patient_words from the cached patients (their name_key)."""
+    from pacs_lite import cache
+
+    cache.save_patient_words(db, db.query("SELECT orthanc_id, name_key FROM cached_patients"))
+
+
+# version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
+MIGRATIONS = {
+    2: [
+        # One row per word of a patient's name, for word-prefix search that an index serves.
+        """CREATE TABLE cached_patient_words (
+            word VARCHAR(64) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            PRIMARY KEY (word, patient_orthanc_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_patient_words_patient ON cached_patient_words (patient_orthanc_id)",
+        # The instances of studies opened in the viewer: which study an image belongs to.
+        """CREATE TABLE cached_instances (
+            orthanc_id CHAR(44) NOT NULL PRIMARY KEY,
+            study_orthanc_id CHAR(44) NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_instances_study ON cached_instances (study_orthanc_id)",
+        "CREATE INDEX cached_series_study_modality ON cached_series (study_orthanc_id, modality)",
+        "CREATE INDEX study_access_log_user_study ON study_access_log (user_id, study_uid, accessed_at)",
+        "ALTER TABLE cached_studies ADD COLUMN first_seen_at DATETIME NULL",
+        "ALTER TABLE users ADD COLUMN previous_login_at DATETIME NULL",
+        # A referring doctor's time-limited access to a patient outside their scope.
+        """CREATE TABLE break_glass_grants (
+            id BIGINT AUTO_INCREMENT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            reason VARCHAR(255) NOT NULL,
+            granted_at DATETIME NOT NULL,
+            expires_at DATETIME NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX break_glass_grants_user ON break_glass_grants (user_id, expires_at)",
+        index_patient_names,
+    ],
+}
 
 LATEST_VERSION = max([1, *MIGRATIONS])
 
@@ -38,22 +76,25 @@ def init_db(db):
             "upgrade pacs_lite"
         )
     if before == 0:
-        apply(db, 1, resource_path("schema.sql").read_text(encoding="utf-8"))
+        apply(db, 1, [resource_path("schema.sql").read_text(encoding="utf-8")])
     for version in range(max(before, 1) + 1, LATEST_VERSION + 1):
-        apply(db, version, ";\n".join(MIGRATIONS[version]))
+        apply(db, version, MIGRATIONS[version])
     return before, LATEST_VERSION
 
 
-def apply(db, version, script):
-    """Run one version's statements and record it.
+def apply(db, version, steps):
+    """Run one version's steps (SQL scripts or functions of db) and record it.
 
     MySQL commits each DDL statement by itself, so a failure part-way leaves
-    the earlier statements applied; the version row is written last, and
-    every statement of a migration must therefore be safe to run again.
+    the earlier statements applied; the version row is written last.
     """
     with db.transaction():
-        for statement in statements_for(db, script):
-            db.execute(statement)
+        for step in steps:
+            if callable(step):
+                step(db)
+                continue
+            for statement in statements_for(db, step):
+                db.execute(statement)
         if version == 1:
             db.execute("INSERT INTO sync_state (id, last_seq) VALUES (1, 0)")
         db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, utc_now()))

@@ -117,6 +117,7 @@ def study_row(study, series_rows, now):
         "is_stable": int(bool(study.get("IsStable"))),
         "orthanc_updated": study.get("LastUpdate", "")[:32],
         "updated_at": now,
+        "first_seen_at": now,
     }
 
 

@@ -41,33 +41,34 @@ def assert_clean_failure(result, *words):
 def test_init_db_creates_the_schema_and_is_idempotent(run, database_url):
     first = run("init-db")
     assert first.returncode == 0, first.stderr
-    assert "Created the schema (version 1)" in first.stdout
+    assert f"Created the schema (version {schema.LATEST_VERSION})" in first.stdout
     db = connect(database_url)
     tables = db.table_names()
     for table in ("users", "sessions", "login_attempts", "cached_patients", "cached_studies", "cached_series",
                   "study_access_log", "auth_events", "sync_state", "schema_version"):
         assert table in tables
     second = run("init-db")
-    assert second.returncode == 0 and "The schema is current (version 1)" in second.stdout
-    assert db.query_value("SELECT COUNT(*) FROM schema_version") == 1
+    assert second.returncode == 0 and f"The schema is current (version {schema.LATEST_VERSION})" in second.stdout
+    assert db.query_value("SELECT COUNT(*) FROM schema_version") == schema.LATEST_VERSION
 
 
 def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch):
     db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 1)
     assert schema.init_db(db) == (0, 1)
     db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2026-01-02 03:04:05', 'login', 'kept')")
+    db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, updated_at) "
+               "VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2026-01-02 03:04:05')", ("a" * 8 + "-aaaaaaaa" * 4,))
     db.commit()
-    migration = [
-        "ALTER TABLE auth_events ADD COLUMN workstation VARCHAR(64) NOT NULL DEFAULT ''",
-        "CREATE INDEX auth_events_workstation ON auth_events (workstation)",
-    ]
-    monkeypatch.setitem(schema.MIGRATIONS, 2, migration)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
-    assert schema.init_db(db) == (1, 2)
-    row = db.query_one("SELECT username, workstation FROM auth_events")
-    assert row == {"username": "kept", "workstation": ""}
-    assert schema.current_version(db) == 2
-    assert schema.init_db(db) == (2, 2)
+    monkeypatch.undo()
+    assert schema.init_db(db) == (1, schema.LATEST_VERSION)
+    assert db.query_value("SELECT username FROM auth_events") == "kept"
+    assert db.query_value("SELECT patient_name FROM cached_patients") == "MÜLLER, JÜRGEN"
+    words = db.query("SELECT word FROM cached_patient_words ORDER BY word")
+    assert [w["word"] for w in words] == ["JURGEN", "MULLER"]  # the migration indexed the existing names
+    assert db.query_value("SELECT previous_login_at FROM users") is None  # the new column is there
+    assert schema.current_version(db) == schema.LATEST_VERSION
+    assert schema.init_db(db) == (schema.LATEST_VERSION, schema.LATEST_VERSION)
 
 
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
