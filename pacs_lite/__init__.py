@@ -29,6 +29,7 @@ def create_app(overrides=None, instance_path=None):
     errors.init_app(app)
     csrf.init_app(app)
 
+    from pacs_lite.api import bp as api_bp
     from pacs_lite.auth import bp as auth_bp
     from pacs_lite.auth import current_user
     from pacs_lite.pages import bp as pages_bp
@@ -36,6 +37,7 @@ def create_app(overrides=None, instance_path=None):
     current_user.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp)
     return app
 
 

@@ -31,6 +31,7 @@ DEFAULTS = {
     "TRUST_PROXY": False,  # honour X-Forwarded-Proto/For from one reverse proxy
     "SYNC_STALE_MINUTES": 15,
     "SYNC_DELETION_CHECK_MINUTES": 5,
+    "BREAK_GLASS_MINUTES": 60,
 }
 
 POSITIVE_INTEGERS = (
@@ -44,6 +45,7 @@ POSITIVE_INTEGERS = (
     "AUDIT_RETENTION_DAYS",
     "SYNC_STALE_MINUTES",
     "SYNC_DELETION_CHECK_MINUTES",
+    "BREAK_GLASS_MINUTES",
 )
 
 

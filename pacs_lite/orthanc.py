@@ -16,6 +16,7 @@ parameter can never steer the client to another Orthanc path.
 """
 
 import re
+import threading
 import time
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -284,6 +285,10 @@ class OrthancClient:
         """Return one series: MainDicomTags, Instances ids, ParentStudy."""
         return self._get_json(f"series/{check_orthanc_id(series_id, 'series')}")
 
+    def instance_study(self, instance_id):
+        """Return the study an instance belongs to (one call)."""
+        return self._get_json(f"instances/{check_orthanc_id(instance_id, 'instance')}/study")
+
     def study_instances(self, study_id):
         """Return the expanded instances of one study in one call."""
         return self._get_json(f"studies/{check_orthanc_id(study_id, 'study')}/instances")
@@ -311,6 +316,26 @@ class OrthancClient:
         """Delete a study with its series and instances; return Orthanc's answer."""
         response = self._request("DELETE", f"studies/{check_orthanc_id(study_id, 'study')}")
         return self._parse_json(response)
+
+
+_thread_clients = threading.local()
+
+
+def client_for_thread(config):
+    """Return this thread's client for the app's Orthanc, reusing its pooled connections."""
+    key = (config["ORTHANC_URL"], config["ORTHANC_USERNAME"], config["ORTHANC_PASSWORD"], config["ORTHANC_TIMEOUT"])
+    client = getattr(_thread_clients, "by_key", {}).get(key)
+    if client is None:
+        client = client_from_config(config)
+        _thread_clients.__dict__.setdefault("by_key", {})[key] = client
+    return client
+
+
+def forget_thread_clients():
+    """Close this thread's Orthanc clients (for tests and shutdown)."""
+    for client in getattr(_thread_clients, "by_key", {}).values():
+        client.close()
+    _thread_clients.__dict__["by_key"] = {}
 
 
 def client_from_config(config):

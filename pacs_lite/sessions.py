@@ -25,9 +25,9 @@ def find_valid_session(db, token_hash, now):
     """Return the unexpired session with this token hash joined with its active user, or None."""
     return db.query_one(
         """
-        SELECT s.id AS session_id, s.expires_at, s.last_seen_at, s.remember,
+        SELECT s.id AS session_id, s.created_at AS session_created_at, s.expires_at, s.last_seen_at, s.remember,
             u.id, u.username, u.role, u.full_name, u.email, u.dicom_name, u.dicom_name_key,
-            u.must_change_password
+            u.must_change_password, u.previous_login_at
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.token_hash = ?

@@ -52,8 +52,8 @@ def set_password_hash(db, user_id, password_hash, must_change_password, now):
 
 
 def set_last_login(db, user_id, now):
-    """Record when the user last logged in."""
-    db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user_id))
+    """Record when the user logged in, keeping the login before (to mark what is new since)."""
+    db.execute("UPDATE users SET previous_login_at = last_login_at, last_login_at = ? WHERE id = ?", (now, user_id))
 
 
 def set_active(db, user_id, is_active, now):

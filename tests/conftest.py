@@ -9,6 +9,7 @@ import pytest
 from pacs_lite import create_app, schema
 from pacs_lite.clock import utc_now
 from pacs_lite.db import connect, forget_thread_connections
+from pacs_lite.orthanc import forget_thread_clients
 from tests.mariadb_server import MariaDBServer
 
 FAST_BCRYPT_ROUNDS = 4  # the app's default is 12; the tests check that default once
@@ -45,7 +46,8 @@ def app(database_url, tmp_path):
         instance_path=str(tmp_path / "instance"),
     )
     schema.init_db(connect(database_url))
-    return app
+    yield app
+    forget_thread_clients()
 
 
 @pytest.fixture

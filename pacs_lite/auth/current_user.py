@@ -38,7 +38,9 @@ class User(UserMixin):
         self.dicom_name = row["dicom_name"]
         self.dicom_name_key = row["dicom_name_key"]
         self.must_change_password = bool(row["must_change_password"])
+        self.previous_login_at = row["previous_login_at"]
         self.session_id = row["session_id"]
+        self.session_created_at = row["session_created_at"]
         self.expires_at = row["expires_at"]
 
     @property

@@ -1,0 +1,97 @@
+"""Reading and checking API parameters; anything malformed is a 400 with a message."""
+
+import datetime
+import re
+
+from flask import abort
+
+from pacs_lite.orthanc import is_orthanc_id
+from pacs_lite.worklist import SORTS, WorklistQuery
+
+MAX_PER_PAGE = 200
+MAX_PAGE = 100_000
+MAX_SEARCH = 200
+MODALITY = re.compile(r"^[A-Z0-9]{1,16}$")
+UID = re.compile(r"^[0-9.]{1,64}$")
+
+
+def bad_request(message):
+    """Stop the request with a 400 and this message."""
+    abort(400, description=message)
+
+
+def whole_number(args, name, default, low, high=None):
+    """Read a whole-number parameter within [low, high]."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 9:
+        bad_request(f"{name} must be a whole number from {low}")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bad_request(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def iso_date(args, name):
+    """Read an optional YYYY-MM-DD date parameter."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return ""
+    message = f"{name} must be a date written YYYY-MM-DD"
+    if len(raw) != 10:  # fromisoformat would also take 20240301
+        bad_request(message)
+    try:
+        return datetime.date.fromisoformat(raw).isoformat()
+    except ValueError:
+        bad_request(message)
+
+
+def worklist_query(args, page_size):
+    """Build a WorklistQuery from the request's arguments."""
+    sort = args.get("sort", "").strip() or "last_study_date"
+    if sort not in SORTS:
+        bad_request(f"sort must be one of {', '.join(SORTS)}")
+    order = args.get("order", "").strip().lower() or SORTS[sort][1]
+    if order not in ("asc", "desc"):
+        bad_request("order must be asc or desc")
+    search = args.get("search", "").strip()
+    if len(search) > MAX_SEARCH:
+        bad_request(f"search is too long: at most {MAX_SEARCH} characters")
+    modality = args.get("modality", "").strip().upper()
+    if modality and not MODALITY.match(modality):
+        bad_request("modality must be a DICOM modality code such as CT or MR")
+    date_from, date_to = iso_date(args, "date_from"), iso_date(args, "date_to")
+    if date_from and date_to and date_from > date_to:
+        bad_request("date_from is after date_to")
+    per_page = min(whole_number(args, "per_page", page_size, 1), MAX_PER_PAGE)
+    return WorklistQuery(
+        search=search,
+        sort=sort,
+        order=order,
+        modality=modality,
+        date_from=date_from,
+        date_to=date_to,
+        page=whole_number(args, "page", 1, 1, MAX_PAGE),
+        per_page=per_page,
+    )
+
+
+def orthanc_id(args, name):
+    """Read a required parameter holding an Orthanc id."""
+    value = args.get(name, "").strip()
+    if not value:
+        bad_request(f"{name} is required")
+    if not is_orthanc_id(value):
+        bad_request(f"{name} is not an Orthanc id (five groups of 8 hex digits joined by '-')")
+    return value
+
+
+def study_uid(args, name="studyUID"):
+    """Read a required StudyInstanceUID parameter."""
+    value = args.get(name, "").strip()
+    if not value:
+        bad_request(f"{name} is required")
+    if not UID.match(value):
+        bad_request(f"{name} is not a DICOM UID (digits and dots, at most 64)")
+    return value

@@ -1,0 +1,372 @@
+"""The four API endpoints and break-glass, on SQLite and MariaDB, with the sample studies synced from a real Orthanc."""
+
+import datetime
+
+import pytest
+
+from pacs_lite import sync
+from pacs_lite.db import connect
+from pacs_lite.names import person_name_key, search_key
+from tests.conftest import csrf_token, login, make_user, point_at
+
+PASSWORD = "correct horse battery"
+HOUSE = "HOUSE GREGORY"
+
+
+@pytest.fixture
+def synced(app, sample_orthanc):
+    """The app pointed at the sample Orthanc, its cache filled; yields the Orthanc client."""
+    client = point_at(app, sample_orthanc)
+    sync.sync_once(connect(app.config["DATABASE_URL"]), client, app.config["DATABASE_URL"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def radiologist(app, synced):
+    """A test client logged in as a radiologist."""
+    make_user(app, "rad", PASSWORD, "radiologist")
+    browser = app.test_client()
+    login(browser, "rad", PASSWORD)
+    return browser
+
+
+@pytest.fixture
+def house(app, synced):
+    """A test client logged in as the referring doctor HOUSE^GREGORY."""
+    make_user(app, "house", PASSWORD, "referring_doctor", dicom_name="House^Gregory")
+    browser = app.test_client()
+    login(browser, "house", PASSWORD)
+    return browser
+
+
+def worklist(browser, **args):
+    """Call the worklist API; return the JSON."""
+    response = browser.get("/api/patient_list_api", query_string=args)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def patient_ids(body):
+    """Return the PatientIDs of a worklist answer, in order."""
+    return [p["patientID"] for p in body["patients"]]
+
+
+def house_studies(plan):
+    """Return (patient, study) pairs of the plan whose referring physician is House."""
+    return [(p, s) for p in plan.patients for s in p.studies
+            if person_name_key(s.referring_physician or "") == HOUSE]
+
+
+def iso(dicom_date):
+    """Turn YYYYMMDD into YYYY-MM-DD."""
+    return f"{dicom_date[:4]}-{dicom_date[4:6]}-{dicom_date[6:]}"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/patient_list_api", "/api/study_list_api?patientId=x", "/api/load_study_fast?studyUID=1.2",
+    "/api/get_dicom_orthanc?instanceId=x",
+])
+def test_every_endpoint_answers_401_json_when_logged_out(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.get_json() == {"success": False, "error": "not logged in"}
+
+
+def test_unknown_api_paths_and_methods_answer_json(client):
+    assert client.get("/api/nothing").get_json()["success"] is False
+    assert client.get("/api/nothing").status_code == 404
+
+
+def test_the_worklist_lists_every_patient_newest_first(radiologist, sample_plan):
+    body = worklist(radiologist)
+    assert body["success"] is True and body["total"] == len(sample_plan.patients)
+    assert (body["page"], body["per_page"]) == (1, 50)
+    dates = [p["lastStudyDate"] for p in body["patients"]]
+    assert dates == sorted(dates, reverse=True)
+    muller = next(p for p in body["patients"] if p["patientName"] == "MÜLLER, JÜRGEN")
+    planned = next(p for p in sample_plan.patients if p.patient_name.startswith("MÜLLER"))
+    assert muller["patientID"] == planned.patient_id
+    assert muller["studyCount"] == len(planned.studies)
+    assert muller["lastStudyDate"] == max(iso(s.study_date) for s in planned.studies)
+    assert muller["modalities"] == sorted({m for s in planned.studies for m in s.modalities})
+    assert body["cache"]["syncedAt"].endswith("Z") and body["cache"]["orthancError"] == ""
+
+
+@pytest.mark.parametrize("search, expected_name", [
+    ("muller", "MÜLLER, JÜRGEN"),
+    ("jurg", "MÜLLER, JÜRGEN"),
+    ("MÜL", "MÜLLER, JÜRGEN"),
+    ("jürgen müller", "MÜLLER, JÜRGEN"),
+    ("müller, jürgen", "MÜLLER, JÜRGEN"),
+    ("gomez ines", "Gómez, Inés"),
+    ("山田", "Yamada, Tarou"),
+    ("o'brien", "O'BRIEN, SEAN"),
+])
+def test_search_matches_the_start_of_name_words_without_case_or_accents(radiologist, search, expected_name):
+    names = [p["patientName"] for p in worklist(radiologist, search=search)["patients"]]
+    assert names == [expected_name]
+
+
+def test_search_matches_the_start_of_the_patient_id(radiologist, sample_plan):
+    body = worklist(radiologist, search="pl000", per_page=200)
+    expected = sorted(p.patient_id for p in sample_plan.patients if p.patient_id.startswith("PL000"))
+    assert sorted(patient_ids(body)) == expected and body["total"] == len(expected)
+
+
+@pytest.mark.parametrize("search, found, not_found", [
+    ("smith_", "SMITH_JONES", "SMITHXJONES"),
+    ("lopez%", "LOPEZ%", None),
+    ("star*", "STAR*", "STARK"),
+])
+def test_wildcards_in_a_search_are_plain_characters(radiologist, sample_plan, search, found, not_found):
+    keys = {search_key(p["patientName"]).split()[0].rstrip(",") for p in worklist(radiologist, search=search)["patients"]}
+    assert found in keys
+    if not_found:
+        assert not_found not in keys
+    assert len(keys) == 1
+
+
+@pytest.mark.parametrize("search", ["%", "_", "*", "'", '"', "\\", "'; DROP TABLE users; --", "a\\%_b"])
+def test_odd_searches_never_error(radiologist, search):
+    body = worklist(radiologist, search=search)
+    assert body["success"] is True and isinstance(body["total"], int)
+
+
+def test_sorting_and_paging(radiologist, sample_plan):
+    by_name = patient_ids(worklist(radiologist, sort="name", per_page=200))
+    # Names sort by their DICOM form, family name first, case and accents folded.
+    key_of = {p.patient_id: search_key(p.patient_name) for p in sample_plan.patients}
+    assert [key_of[pid] for pid in by_name] == sorted(key_of.values())
+    by_id_desc = patient_ids(worklist(radiologist, sort="patient_id", order="desc"))
+    assert by_id_desc == sorted((p.patient_id for p in sample_plan.patients), reverse=True)
+    pages = [worklist(radiologist, per_page=5, page=n) for n in range(1, 5)]
+    seen = [pid for page in pages for pid in patient_ids(page)]
+    assert len(seen) == len(set(seen)) == len(sample_plan.patients)
+    assert all(page["total"] == len(sample_plan.patients) for page in pages)
+    assert worklist(radiologist, page=99)["patients"] == []
+    assert worklist(radiologist, per_page=5000)["per_page"] == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"page": "0"}, "page must be a whole number"),
+    ({"page": "abc"}, "page must be a whole number"),
+    ({"page": "1.5"}, "page must be a whole number"),
+    ({"page": "99999999999"}, "page must be a whole number"),
+    ({"per_page": "-1"}, "per_page must be a whole number"),
+    ({"sort": "birth_date"}, "sort must be one of"),
+    ({"order": "up"}, "order must be asc or desc"),
+    ({"date_from": "2024-13-01"}, "date_from must be a date"),
+    ({"date_to": "20240101"}, "date_to must be a date"),
+    ({"date_from": "2024-02-01", "date_to": "2024-01-01"}, "date_from is after date_to"),
+    ({"modality": "C T"}, "modality must be"),
+    ({"search": "x" * 201}, "search is too long"),
+])
+def test_malformed_worklist_parameters_get_a_400_with_a_message(radiologist, args, message):
+    response = radiologist.get("/api/patient_list_api", query_string=args)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["success"] is False and message in body["error"]
+
+
+def test_modality_and_date_filters_keep_patients_with_one_matching_study(radiologist, sample_plan):
+    studies = [(p, s) for p in sample_plan.patients for s in p.studies]
+    dates = sorted(iso(s.study_date) for _, s in studies)
+    date_from, date_to = dates[len(dates) // 4], dates[3 * len(dates) // 4]
+    expected = {p.patient_id for p, s in studies if "CT" in s.modalities and date_from <= iso(s.study_date) <= date_to}
+    body = worklist(radiologist, modality="ct", date_from=date_from, date_to=date_to, per_page=200)
+    assert set(patient_ids(body)) == expected and body["total"] == len(expected)
+    only_cr = {p.patient_id for p, s in studies if "CR" in s.modalities}
+    assert set(patient_ids(worklist(radiologist, modality="CR", per_page=200))) == only_cr
+
+
+def test_a_referring_doctor_sees_only_their_patients_and_studies(house, sample_plan):
+    mine = house_studies(sample_plan)
+    assert mine, "the sample plan must have studies referred by House"
+    body = worklist(house, per_page=200)
+    assert set(patient_ids(body)) == {p.patient_id for p, _ in mine}
+    assert body["total"] == len({p.patient_id for p, _ in mine})
+    for row in body["patients"]:
+        own = [s for p, s in mine if p.patient_id == row["patientID"]]
+        assert row["studyCount"] == len(own)
+        assert row["lastStudyDate"] == max(iso(s.study_date) for s in own)
+    patient = body["patients"][0]
+    studies = house.get(f"/api/study_list_api?patientId={patient['orthancId']}").get_json()["studies"]
+    assert all(person_name_key(s["referringPhysician"].replace(",", "^")) == HOUSE for s in studies)
+
+
+def test_a_referring_doctor_gets_404_for_anything_outside_their_scope(house, radiologist, sample_plan):
+    mine = {p.patient_id for p, _ in house_studies(sample_plan)}
+    everyone = worklist(radiologist, per_page=200)["patients"]
+    other = next(p for p in everyone if p["patientID"] not in mine)
+    assert house.get(f"/api/study_list_api?patientId={other['orthancId']}").status_code == 404
+    study = radiologist.get(f"/api/study_list_api?patientId={other['orthancId']}").get_json()["studies"][0]
+    assert house.get(f"/api/load_study_fast?studyUID={study['studyUID']}").status_code == 404
+    images = radiologist.get(f"/api/load_study_fast?studyUID={study['studyUID']}").get_json()["images"]
+    # Guessing an image id of another doctor's study gets nowhere, opened or not.
+    assert house.get(f"/api/get_dicom_orthanc?instanceId={images[0]['instanceId']}").status_code == 404
+
+
+def test_an_empty_dicom_name_sees_nothing(app, synced):
+    make_user(app, "nobody", PASSWORD, "referring_doctor")
+    browser = app.test_client()
+    login(browser, "nobody", PASSWORD)
+    assert worklist(browser)["total"] == 0
+
+
+def test_the_study_browser_lists_a_patients_studies_newest_first(radiologist, sample_plan):
+    planned = max(sample_plan.patients, key=lambda p: len(p.studies))
+    row = worklist(radiologist, search=planned.patient_id)["patients"][0]
+    body = radiologist.get(f"/api/study_list_api?patientId={row['orthancId']}").get_json()
+    assert body["success"] and body["patient"]["patientID"] == planned.patient_id
+    assert [s["studyUID"] for s in body["studies"]] == [
+        s.study_uid for s in sorted(planned.studies, key=lambda s: (s.study_date, s.study_time), reverse=True)]
+    first = body["studies"][0]
+    for field in ("orthancId", "studyDate", "studyTime", "description", "accessionNumber", "modalities",
+                  "referringPhysician", "seriesCount", "instanceCount", "isStable", "isNew"):
+        assert field in first
+
+
+@pytest.mark.parametrize("query, status", [("", 400), ("?patientId=nope", 400), ("?patientId=../system", 400),
+                                           ("?patientId=" + "a" * 8 + "-aaaaaaaa" * 4, 404)])
+def test_study_list_rejects_bad_and_unknown_ids(radiologist, query, status):
+    assert radiologist.get(f"/api/study_list_api{query}").status_code == status
+
+
+def open_study(browser, study_uid):
+    """Call load_study_fast; return the JSON."""
+    response = browser.get(f"/api/load_study_fast?studyUID={study_uid}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_load_study_fast_lists_every_image_in_series_then_instance_order(app, radiologist, sample_plan, db):
+    study = max(sample_plan.studies, key=lambda s: (len(s.series), s.instance_count))
+    body = open_study(radiologist, study.study_uid)
+    assert body["studyUID"] == study.study_uid and body["imageCount"] == study.instance_count
+    expected = [(series.series_uid, n + 1) for series in sorted(study.series, key=lambda s: s.series_number)
+                for n in range(series.instance_count)]
+    assert [(i["seriesUID"], i["instanceNumber"]) for i in body["images"]] == expected
+    first = body["images"][0]
+    assert first["imageId"] == f"wadouri:/api/get_dicom_orthanc?instanceId={first['instanceId']}"
+    assert [s["seriesUID"] for s in body["series"]] == [s.series_uid for s in sorted(study.series,
+                                                                                        key=lambda s: s.series_number)]
+    logged = db.query("SELECT * FROM study_access_log")
+    assert len(logged) == 1
+    assert logged[0]["study_uid"] == study.study_uid and logged[0]["username"] == "rad"
+    assert logged[0]["action"] == "view"
+
+
+@pytest.mark.parametrize("query, status", [("", 400), ("?studyUID=abc", 400), ("?studyUID=1.2.3.4.5", 404)])
+def test_load_study_fast_rejects_bad_and_unknown_uids(radiologist, query, status):
+    assert radiologist.get(f"/api/load_study_fast{query}").status_code == status
+
+
+def test_the_proxy_streams_orthancs_exact_bytes_with_caching_headers(radiologist, synced, sample_plan, db):
+    study = sample_plan.studies[0]
+    image = open_study(radiologist, study.study_uid)["images"][0]
+    response = radiologist.get(f"/api/get_dicom_orthanc?instanceId={image['instanceId']}", buffered=False)
+    assert response.status_code == 200
+    assert response.is_streamed  # sent in chunks as Orthanc sends them, never held whole
+    with synced.open_instance_file(image["instanceId"]) as original:
+        assert response.data == original.content
+    assert response.headers["Content-Type"] == "application/dicom"
+    assert response.headers["Content-Length"] == str(len(response.data))
+    assert response.headers["Cache-Control"] == "private, max-age=86400"
+    etag = response.headers["ETag"]
+    again = radiologist.get(f"/api/get_dicom_orthanc?instanceId={image['instanceId']}",
+                            headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert db.query_value("SELECT COUNT(*) FROM study_access_log") == 1  # the viewer's fetches add no rows
+
+
+def test_a_file_fetched_without_opening_its_study_is_audited(app, radiologist, synced, sample_plan, db):
+    study = sample_plan.studies[1]
+    instance_id = synced.study_instances(db.query_value(
+        "SELECT orthanc_id FROM cached_studies WHERE study_uid = ?", (study.study_uid,)))[0]["ID"]
+    assert radiologist.get(f"/api/get_dicom_orthanc?instanceId={instance_id}").status_code == 200
+    assert radiologist.get(f"/api/get_dicom_orthanc?instanceId={instance_id}").status_code == 200
+    rows = db.query("SELECT action, study_uid FROM study_access_log")
+    assert rows == [{"action": "image", "study_uid": study.study_uid}]
+
+
+@pytest.mark.parametrize("instance_id, status", [
+    ("../../system", 400), ("", 400), ("A" * 8 + "-AAAAAAAA" * 4, 400), ("0" * 8 + "-00000000" * 4, 404),
+])
+def test_the_proxy_only_takes_orthanc_ids(radiologist, instance_id, status):
+    response = radiologist.get("/api/get_dicom_orthanc", query_string={"instanceId": instance_id})
+    assert response.status_code == status
+    assert response.get_json()["success"] is False
+
+
+def test_break_glass_opens_one_patient_for_a_while_with_a_reason(app, house, radiologist, sample_plan, db):
+    mine = {p.patient_id for p, _ in house_studies(sample_plan)}
+    other = next(p for p in sample_plan.patients if p.patient_id not in mine)
+    token = csrf_token(house, "/patients")
+
+    def ask(body, browser=house):
+        return browser.post("/api/break_glass", json=body, headers={"X-CSRFToken": token})
+
+    assert ask({"patientID": other.patient_id}).status_code == 400
+    assert ask({"patientID": "NOPE", "reason": "emergency on call"}).status_code == 404
+    assert house.post("/api/break_glass", json={"patientID": other.patient_id, "reason": "x" * 20}).status_code == 400
+    granted = ask({"patientID": other.patient_id, "reason": "emergency on call tonight"})
+    assert granted.status_code == 200, granted.get_json()
+    orthanc_id = granted.get_json()["patientId"]
+    studies = house.get(f"/api/study_list_api?patientId={orthanc_id}").get_json()["studies"]
+    assert len(studies) == len(other.studies)
+    assert other.patient_id in patient_ids(worklist(house, per_page=200))
+    event = db.query_one("SELECT * FROM auth_events WHERE event_type = 'break_glass'")
+    assert event["username"] == "house" and "emergency on call tonight" in event["detail"]
+    db.execute("UPDATE break_glass_grants SET expires_at = ?", (datetime.datetime(2020, 1, 1),))
+    db.commit()
+    assert house.get(f"/api/study_list_api?patientId={orthanc_id}").status_code == 404
+    rad_token = csrf_token(radiologist, "/patients")
+    response = radiologist.post("/api/break_glass", json={"patientID": other.patient_id, "reason": "a good reason"},
+                                headers={"X-CSRFToken": rad_token})
+    assert response.status_code == 403
+
+
+def test_studies_new_since_the_previous_login_are_marked(app, synced, sample_plan, db):
+    make_user(app, "rad", PASSWORD, "radiologist")
+    first = app.test_client()
+    login(first, "rad", PASSWORD)
+    assert not any(p["hasNewStudies"] for p in worklist(first, per_page=200)["patients"])
+    db.execute("UPDATE cached_studies SET first_seen_at = ? WHERE study_uid = ?",
+               (datetime.datetime(2099, 1, 1), sample_plan.studies[0].study_uid))
+    db.commit()
+    later = app.test_client()
+    login(later, "rad", PASSWORD)
+    flagged = [p["patientID"] for p in worklist(later, per_page=200)["patients"] if p["hasNewStudies"]]
+    assert flagged == [sample_plan.patients[0].patient_id]
+
+
+def test_orthanc_problems_in_the_viewer_paths(app, empty_orthanc, sample_plan, db):
+    from pacs_lite.sample_data import generate_study_files, upload_files
+
+    client = point_at(app, empty_orthanc)
+    patient = next(p for p in sample_plan.patients if len(p.studies) >= 2)
+    for study in patient.studies[:2]:
+        upload_files(generate_study_files(patient, study), client)
+    sync.sync_once(connect(app.config["DATABASE_URL"]), client, app.config["DATABASE_URL"])
+    make_user(app, "rad", PASSWORD, "radiologist")
+    browser = app.test_client()
+    login(browser, "rad", PASSWORD)
+    kept, deleted = patient.studies[0], patient.studies[1]
+    image = open_study(browser, kept.study_uid)["images"][0]
+    # A study deleted in Orthanc: 404, and it leaves the cache at once.
+    client.delete_study(db.query_value("SELECT orthanc_id FROM cached_studies WHERE study_uid = ?",
+                                       (deleted.study_uid,)))
+    assert browser.get(f"/api/load_study_fast?studyUID={deleted.study_uid}").status_code == 404
+    assert db.query_value("SELECT COUNT(*) FROM cached_studies WHERE study_uid = ?", (deleted.study_uid,)) == 0
+    # Orthanc down: the viewer paths say so with 502, the worklist still answers from the cache.
+    empty_orthanc.stop(kill=True)
+    for path in (f"/api/load_study_fast?studyUID={kept.study_uid}",
+                 f"/api/get_dicom_orthanc?instanceId={image['instanceId']}"):
+        response = browser.get(path)
+        assert response.status_code == 502 and "not reachable" in response.get_json()["error"]
+    with pytest.raises(Exception):
+        sync.sync_once(connect(app.config["DATABASE_URL"]), client, app.config["DATABASE_URL"])
+    body = worklist(browser)
+    assert body["total"] == 1 and "Orthanc" in body["cache"]["orthancError"]
+    client.close()
