@@ -25,6 +25,16 @@ def worklist():
     return render_template("patients.html")
 
 
+@bp.get("/studies")
+@login_required
+def study_browser():
+    """Show the studies of one patient; the page asks the API for them."""
+    patient_id = request.args.get("patientId", "").strip()
+    if not patient_id:
+        return redirect(url_for("pages.worklist"))
+    return render_template("studies.html", patient_id=patient_id)
+
+
 @bp.get("/account/password")
 @login_required
 def account_password():
