@@ -192,6 +192,22 @@ def sync_command(app, full, follow, interval):
     click.echo(result.summary().capitalize())
 
 
+@cli.command("check")
+@with_app
+def check_command(app):
+    """Check the installation: database, schema, Orthanc, cache freshness, admins, disk. Exit 1 on any FAIL."""
+    from pacs_lite import health
+
+    checks = health.run_checks(app.config, app.instance_path)
+    for check in checks:
+        click.echo(check.line())
+    failed = [c for c in checks if c.status == "FAIL"]
+    click.echo(f"{len(failed)} failed, {sum(c.status == 'WARN' for c in checks)} warnings, "
+               f"{sum(c.status == 'PASS' for c in checks)} passed.")
+    if failed:
+        sys.exit(1)
+
+
 @cli.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
