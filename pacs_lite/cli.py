@@ -5,10 +5,10 @@ import sys
 
 import click
 
-from pacs_lite import accounts, logs, maintenance, passwords, schema, sync, users
+from pacs_lite import accounts, backup, health, logs, maintenance, passwords, schema, sync, users
 from pacs_lite.clock import utc_now
 from pacs_lite.config import ConfigError
-from pacs_lite.db import DatabaseUnavailable, close_db, get_db
+from pacs_lite.db import DatabaseUnavailable, close_db, forget_thread_connections, get_db
 from pacs_lite.orthanc import OrthancError, client_from_config
 
 
@@ -196,8 +196,6 @@ def sync_command(app, full, follow, interval):
 @with_app
 def check_command(app):
     """Check the installation: database, schema, Orthanc, cache freshness, admins, disk. Exit 1 on any FAIL."""
-    from pacs_lite import health
-
     checks = health.run_checks(app.config, app.instance_path)
     for check in checks:
         click.echo(check.line())
@@ -206,6 +204,39 @@ def check_command(app):
                f"{sum(c.status == 'PASS' for c in checks)} passed.")
     if failed:
         sys.exit(1)
+
+
+@cli.command("backup")
+@click.option("--to", "folder", type=click.Path(file_okay=False), help="Folder for the backup (default BACKUP_DIR).")
+@with_app
+def backup_command(app, folder):
+    """Back up the database (users, audit, sessions, cache); keep the newest BACKUP_KEEP backups."""
+    folder = folder or backup.backup_folder(app.config, app.instance_path)
+    try:
+        path = backup.make_backup(app.config["DATABASE_URL"], folder, utc_now(), app.config["BACKUP_KEEP"])
+    except backup.BackupError as e:
+        raise CommandError(str(e)) from None
+    click.echo(f"Backed up the {get_db().url.describe()} to {path} ({path.stat().st_size} bytes).")
+
+
+@cli.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def restore_command(app, backup_file, yes):
+    """Replace the database's content with a backup, then upgrade its schema if it is older."""
+    where = get_db().url.describe()
+    if not yes and not click.confirm(f"Replace everything in the {where} with {backup_file}?"):
+        raise CommandError("not restored (answer yes, or pass --yes)")
+    close_db()
+    forget_thread_connections()  # SQLite's backup API wants no other connection writing
+    try:
+        backup.restore_backup(app.config["DATABASE_URL"], backup_file)
+    except backup.BackupError as e:
+        raise CommandError(str(e)) from None
+    before, after = schema.init_db(get_db())
+    upgraded = f"; upgraded its schema from version {before} to {after}" if before != after else ""
+    click.echo(f"Restored {backup_file} into the {where}{upgraded}.")
 
 
 @cli.command("demo")

@@ -32,6 +32,8 @@ DEFAULTS = {
     "SYNC_STALE_MINUTES": 15,
     "SYNC_DELETION_CHECK_MINUTES": 5,
     "BREAK_GLASS_MINUTES": 60,
+    "BACKUP_DIR": "",  # empty: the backups folder in the instance folder
+    "BACKUP_KEEP": 14,
 }
 
 POSITIVE_INTEGERS = (
@@ -46,6 +48,7 @@ POSITIVE_INTEGERS = (
     "SYNC_STALE_MINUTES",
     "SYNC_DELETION_CHECK_MINUTES",
     "BREAK_GLASS_MINUTES",
+    "BACKUP_KEEP",
 )
 
 
