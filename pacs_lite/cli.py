@@ -1,11 +1,13 @@
 """The pacs-lite command line."""
 
 import functools
+import os
+import subprocess
 import sys
 
 import click
 
-from pacs_lite import accounts, backup, health, logs, maintenance, passwords, schema, sync, users
+from pacs_lite import accounts, backup, health, logs, maintenance, passwords, schedule, schema, sync, users
 from pacs_lite.clock import utc_now
 from pacs_lite.config import ConfigError
 from pacs_lite.db import DatabaseUnavailable, close_db, forget_thread_connections, get_db
@@ -41,8 +43,12 @@ def read_password_from_stdin():
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli():
+@click.option("--instance", type=click.Path(file_okay=False),
+              help="The instance folder (settings, SQLite database, logs); as PACS_LITE_INSTANCE_PATH.")
+def cli(instance):
     """pacs_lite: a web front-end for the Orthanc PACS."""
+    if instance:
+        os.environ["PACS_LITE_INSTANCE_PATH"] = os.path.abspath(instance)
 
 
 @cli.command("init-db")
@@ -237,6 +243,32 @@ def restore_command(app, backup_file, yes):
     before, after = schema.init_db(get_db())
     upgraded = f"; upgraded its schema from version {before} to {after}" if before != after else ""
     click.echo(f"Restored {backup_file} into the {where}{upgraded}.")
+
+
+@cli.command("schedule")
+@click.argument("action", type=click.Choice(["show", "install", "remove"]))
+@click.option("--follow", is_flag=True, help="A sync follower started at boot instead of a sync every 5 minutes.")
+@click.option("--os", "platform", type=click.Choice(["windows", "linux"]), default=schedule.current_platform(),
+              show_default=True, help="Which scheduler to write for (show only; install uses this machine's).")
+@click.option("--user", default="root", show_default=True, help="cron: the user the tasks run as.")
+@click.option("--cron-file", default=schedule.CRON_FILE, show_default=True, type=click.Path(dir_okay=False))
+@with_app
+def schedule_command(app, action, follow, platform, user, cron_file):
+    """Show, install or remove the scheduled sync, session cleanup (02:00) and backup (03:00)."""
+    python, instance = sys.executable, app.instance_path
+    if action == "show":
+        click.echo(schedule.show(platform, python, instance, user, follow))
+        return
+    platform = schedule.current_platform()
+    try:
+        if action == "install":
+            done = schedule.install(platform, python, instance, user, follow, cron_file)
+            click.echo("Scheduled:\n  " + "\n  ".join(done))
+        else:
+            done = schedule.remove(platform, cron_file)
+            click.echo("Removed:\n  " + "\n  ".join(done) if done else "No scheduled tasks to remove.")
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise CommandError(f"could not {action} the scheduled tasks: {e} (run as administrator/root)") from None
 
 
 @cli.command("demo")
