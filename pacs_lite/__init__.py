@@ -1,6 +1,7 @@
 """pacs_lite: a web front-end for the Orthanc PACS, for small clinics on one server."""
 
 import os
+import sys
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -15,7 +16,7 @@ def create_app(overrides=None, instance_path=None):
     """Build the Flask app: defaults, instance config file, PACS_LITE_* variables, then overrides."""
     app = Flask(
         __name__,
-        instance_path=instance_path or os.environ.get("PACS_LITE_INSTANCE_PATH") or default_instance_path(),
+        instance_path=instance_folder(instance_path),
         instance_relative_config=True,
         template_folder=str(resource_path("templates")),
         static_folder=str(resource_path("static")),
@@ -30,6 +31,7 @@ def create_app(overrides=None, instance_path=None):
     errors.init_app(app)
     csrf.init_app(app)
 
+    from pacs_lite.admin import bp as admin_bp
     from pacs_lite.api import bp as api_bp
     from pacs_lite.auth import bp as auth_bp
     from pacs_lite.auth import current_user
@@ -39,12 +41,15 @@ def create_app(overrides=None, instance_path=None):
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
     return app
 
 
-def default_instance_path():
-    """Return ./instance in a source checkout, Flask's usual place otherwise."""
+def instance_folder(explicit=None):
+    """Return the instance folder: given, PACS_LITE_INSTANCE_PATH, ./instance in a checkout, else <prefix>/var."""
+    if explicit or os.environ.get("PACS_LITE_INSTANCE_PATH"):
+        return os.path.abspath(explicit or os.environ["PACS_LITE_INSTANCE_PATH"])
     checkout = resource_path("schema.sql").parent
     if (checkout / "setup.cfg").exists():
         return str(checkout / "instance")
-    return None
+    return os.path.join(sys.prefix, "var", "pacs_lite-instance")

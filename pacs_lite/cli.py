@@ -271,6 +271,64 @@ def schedule_command(app, action, follow, platform, user, cron_file):
         raise CommandError(f"could not {action} the scheduled tasks: {e} (run as administrator/root)") from None
 
 
+@cli.command("setup")
+@click.option("--database-url", help="Default: a SQLite file in the instance folder.")
+@click.option("--orthanc-url", help="Default: http://127.0.0.1:8042")
+@click.option("--orthanc-username")
+@click.option("--orthanc-password")
+@click.option("--admin", "admin_name", default="admin", show_default=True, help="The first admin's username.")
+@click.option("--schedule/--no-schedule", "with_schedule", default=False, show_default=True,
+              help="Also install the scheduled sync, cleanup and backup (needs administrator/root).")
+@click.option("--non-interactive", is_flag=True, help="Ask nothing; use the options and what is configured.")
+def setup_command(database_url, orthanc_url, orthanc_username, orthanc_password, admin_name, with_schedule,
+                  non_interactive):
+    """Install on this server: write the settings, create the schema and the first admin, schedule the tasks."""
+    from pacs_lite import instance_folder, setup_install
+
+    path = setup_install.config_path(instance_folder())
+    try:
+        existing = setup_install.read_settings(path)
+    except (OSError, ValueError) as e:
+        click.echo(f"pacs-lite: error: cannot read {path}: {e}; fix or delete it", err=True)
+        sys.exit(2)
+    given = {"DATABASE_URL": database_url, "ORTHANC_URL": orthanc_url, "ORTHANC_USERNAME": orthanc_username,
+             "ORTHANC_PASSWORD": orthanc_password}
+    if not non_interactive and sys.stdin.isatty():
+        defaults = {"DATABASE_URL": "", "ORTHANC_URL": "http://127.0.0.1:8042", "ORTHANC_USERNAME": "",
+                    "ORTHANC_PASSWORD": ""}
+        for name in setup_install.SETTING_NAMES:
+            if given[name] is None:
+                given[name] = click.prompt(f"{name} (empty for the default)", default=existing.get(name, defaults[name]),
+                                           show_default=name != "ORTHANC_PASSWORD",
+                                           hide_input=name == "ORTHANC_PASSWORD")
+    setup_install.write_settings(path, setup_install.merge_settings(existing, given))
+    click.echo(f"Wrote the settings to {path}.")
+    finish_setup(admin_name, with_schedule)
+
+
+@with_app
+def finish_setup(app, admin_name, with_schedule):
+    """Create the schema and the first admin, check Orthanc, and schedule the tasks if asked."""
+    db = get_db()
+    before, after = schema.init_db(db)
+    click.echo(f"Database: {db.url.describe()}, schema version {after}" + (" (created)." if before == 0 else "."))
+    if users.count_active_admins(db):
+        click.echo("An active admin exists already; no admin created.")
+    else:
+        password = passwords.one_time_password()
+        accounts.create_account(db, app.config, admin_name, password, "admin", utc_now(), full_name="Administrator",
+                                must_change_password=True, actor="setup")
+        click.echo(f"Created the admin {admin_name!r} with the one-time password: {password}")
+        click.echo("It must be changed at the first login.")
+    orthanc_check = health.check_orthanc(app.config)
+    click.echo(orthanc_check.line())
+    if with_schedule:
+        done = schedule.install(schedule.current_platform(), sys.executable, app.instance_path, "root")
+        click.echo("Scheduled: " + ", ".join(done))
+    click.echo("Next: 'pacs-lite sync' to fill the cache, 'pacs-lite serve --host 0.0.0.0' to serve, "
+               "'pacs-lite check' to check everything.")
+
+
 @cli.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
