@@ -6,7 +6,7 @@ import sys
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from pacs_lite import assets, config, db, errors, security
+from pacs_lite import assets, config, db, errors, logs, security
 from pacs_lite.resources import resource_path
 
 csrf = CSRFProtect()
@@ -28,6 +28,7 @@ def create_app(overrides=None, instance_path=None):
     db.init_app(app)
     security.init_app(app)
     assets.init_app(app)
+    logs.init_app(app)
     errors.init_app(app)
     csrf.init_app(app)
 

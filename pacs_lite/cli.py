@@ -1,6 +1,7 @@
 """The pacs-lite command line."""
 
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from pacs_lite.clock import utc_now
 from pacs_lite.config import ConfigError
 from pacs_lite.db import DatabaseUnavailable, close_db, forget_thread_connections, get_db
 from pacs_lite.orthanc import OrthancError, client_from_config
+
+
+log = logging.getLogger(__name__)
 
 
 class CommandError(Exception):
@@ -124,7 +128,9 @@ def clean_sessions_command(app):
     """Delete expired sessions, old login failures and audit rows past AUDIT_RETENTION_DAYS."""
     db = get_db()
     require_schema(db)
+    logs.configure(app.instance_path, "tasks.log")
     removed = maintenance.clean(db, app.config, utc_now())
+    log.info("clean-sessions removed %s", removed)
     click.echo(
         f"Removed {removed['sessions']} expired sessions, {removed['login_failures']} old login failures "
         f"and {removed['audit_rows']} audit rows older than {app.config['AUDIT_RETENTION_DAYS']} days."
@@ -140,6 +146,7 @@ def serve_command(app, host, port, threads):
     """Serve the app with waitress."""
     import waitress
 
+    logs.configure(app.instance_path, "app.log")
     require_schema(get_db())
     close_db()  # end the check's transaction: an open one would hold table locks while serving
     shown_host = f"[{host}]" if ":" in host else host
@@ -217,11 +224,13 @@ def check_command(app):
 @with_app
 def backup_command(app, folder):
     """Back up the database (users, audit, sessions, cache); keep the newest BACKUP_KEEP backups."""
+    logs.configure(app.instance_path, "tasks.log")
     folder = folder or backup.backup_folder(app.config, app.instance_path)
     try:
         path = backup.make_backup(app.config["DATABASE_URL"], folder, utc_now(), app.config["BACKUP_KEEP"])
     except backup.BackupError as e:
         raise CommandError(str(e)) from None
+    log.info("backup written to %s", path)
     click.echo(f"Backed up the {get_db().url.describe()} to {path} ({path.stat().st_size} bytes).")
 
 

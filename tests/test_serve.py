@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from pacs_lite.resources import resource_path
+from tests.mariadb_server import PASSWORD as MARIADB_PASSWORD
 from tests.mariadb_server import MariaDBServer, free_port
 
 PACS_LITE = [sys.executable, "-m", "pacs_lite"]
@@ -237,9 +238,17 @@ def test_a_database_server_stopped_mid_run_gives_503_then_recovers(serve, tmp_pa
                 assert http.get(server.url + "/patients", timeout=HTTP_TIMEOUT).status_code == 200
 
             mariadb.stop()
+            request_ids = []
             for _ in range(2 * SERVE_THREADS):  # every thread finds its pooled connection dead
-                assert_database_down_page(http.get(server.url + "/patients", timeout=HTTP_TIMEOUT))
+                down = http.get(server.url + "/patients", timeout=HTTP_TIMEOUT)
+                assert_database_down_page(down)
+                request_ids.append(down.headers["X-Request-ID"])
             assert server.process.poll() is None
+            # The admin can find each failed request in the app's log by the id the client saw.
+            app_log = (server.log_path.parent / "instance" / "logs" / "app.log").read_text()
+            for request_id in request_ids:
+                assert f"[{request_id}] pacs_lite.errors: database unavailable" in app_log
+            assert ADMIN_PASSWORD not in app_log and MARIADB_PASSWORD not in app_log  # no secrets in logs
 
             mariadb.start()
             # Nothing was lost: the same session works again once the database is back.
