@@ -1,6 +1,7 @@
 """Routes of the viewer: a study's image list (load_study_fast) and the DICOM stream from Orthanc."""
 
 import logging
+from collections import Counter
 
 from flask import Response, abort, current_app, jsonify, request
 from flask_login import current_user, login_required
@@ -101,9 +102,7 @@ def load_study_fast():
     series_by_id = {s["orthanc_id"]: s for s in studies.series_of_study(db, study["orthanc_id"])}
     instances.sort(key=lambda i: image_order(i, series_by_id))
     images = [image_json(i, series_by_id) for i in instances]
-    counts = {}
-    for instance in instances:
-        counts[instance.get("ParentSeries")] = counts.get(instance.get("ParentSeries"), 0) + 1
+    counts = Counter(instance.get("ParentSeries") for instance in instances)
     ordered_series = sorted(series_by_id.values(), key=lambda s: (
         LAST if s["series_number"] is None else s["series_number"], s["series_uid"]))
     with db.transaction():
