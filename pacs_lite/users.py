@@ -64,3 +64,69 @@ def set_active(db, user_id, is_active, now):
 def count_active_admins(db):
     """Return how many active admins there are."""
     return db.query_value("SELECT COUNT(*) FROM users WHERE role = 'admin' AND is_active = 1")
+
+
+def list_users(db):
+    """Return every user for the admin's list, by username (no password hashes)."""
+    return db.query(
+        """
+        SELECT id, username, role, full_name, email, dicom_name, is_active, must_change_password, created_at,
+            last_login_at
+        FROM users
+        ORDER BY username
+        """
+    )
+
+
+def list_usernames(db):
+    """Return every username, in order."""
+    return [row["username"] for row in db.query("SELECT username FROM users ORDER BY username")]
+
+
+def update_profile(db, user_id, profile, now):
+    """Store a user's role, full name, email and DICOM name (a dict with those keys and dicom_name_key)."""
+    db.execute(
+        """
+        UPDATE users
+        SET role = ?, full_name = ?, email = ?, dicom_name = ?, dicom_name_key = ?, updated_at = ?
+        WHERE id = ?
+        """,
+        (
+            profile["role"],
+            profile["full_name"],
+            profile["email"],
+            profile["dicom_name"],
+            profile["dicom_name_key"],
+            now,
+            user_id,
+        ),
+    )
+
+
+def lock_admins(db):
+    """Lock the admins' rows until the transaction ends, so that checks of the last admin cannot race.
+
+    A write is the one lock both databases share: InnoDB locks the rows it
+    updates (even unchanged), SQLite takes its write lock.
+    """
+    db.execute(
+        """
+        UPDATE users
+        SET role = role
+        WHERE role = 'admin'
+        """
+    )
+
+
+def count_other_active_admins(db, user_id):
+    """Return how many active admins there are besides this user."""
+    return db.query_value(
+        """
+        SELECT COUNT(*)
+        FROM users
+        WHERE role = 'admin'
+        AND is_active = 1
+        AND id <> ?
+        """,
+        (user_id,),
+    )
