@@ -77,8 +77,30 @@ def studies_of_patients(db, patient_orthanc_ids):
     return rows
 
 
+def count_existing_patients(db, orthanc_ids):
+    """Return how many of these patients the cache holds."""
+    found = 0
+    for chunk in chunks(orthanc_ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        found += db.query_value(f"SELECT COUNT(*) FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
+    return found
+
+
+def add_to_patient_count(db, delta):
+    """Keep sync_state.patient_count equal to the number of cached patients."""
+    if delta:
+        db.execute("UPDATE sync_state SET patient_count = patient_count + ? WHERE id = 1", (delta,))
+
+
+def patient_count(db):
+    """Return how many patients the cache holds (kept, not counted)."""
+    return db.query_value("SELECT patient_count FROM sync_state WHERE id = 1")
+
+
 def save_patients(db, patients):
     """Insert or update patient rows and the words of their names."""
+    ids = [p["orthanc_id"] for p in patients]
+    add_to_patient_count(db, len(set(ids)) - count_existing_patients(db, set(ids)))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
     save_patient_words(db, patients)
@@ -93,6 +115,7 @@ def save_patient_words(db, patients):
 
 def delete_patients(db, orthanc_ids):
     """Delete patient rows and the words of their names."""
+    add_to_patient_count(db, -count_existing_patients(db, set(orthanc_ids)))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
 

@@ -259,6 +259,13 @@ class Database:
         keys = ", ".join(key_columns)
         return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {updates}"
 
+    def drop_index(self, name, table):
+        """Drop an index (MySQL names its table, SQLite does not)."""
+        if self.dialect == "mysql":
+            self.execute(f"DROP INDEX {name} ON {table}")
+        else:
+            self.execute(f"DROP INDEX {name}")
+
     def table_names(self):
         """Return the names of the tables in this database."""
         if self.dialect == "mysql":

@@ -16,6 +16,13 @@ def index_patient_names(db):
     cache.save_patient_words(db, db.query("SELECT orthanc_id, name_key FROM cached_patients"))
 
 
+def sort_indexes_with_ids(db):
+    """Replace the name and PatientID indexes by ones that also order ties by orthanc_id, as the worklist does."""
+    db.drop_index("cached_patients_name", "cached_patients")
+    db.drop_index("cached_patients_patient_id", "cached_patients")
+    db.drop_index("cached_patient_words_patient", "cached_patient_words")
+
+
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
 MIGRATIONS = {
     2: [
@@ -47,6 +54,16 @@ MIGRATIONS = {
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         "CREATE INDEX break_glass_grants_user ON break_glass_grants (user_id, expires_at)",
         index_patient_names,
+    ],
+    3: [
+        sort_indexes_with_ids,
+        "CREATE INDEX cached_patients_name ON cached_patients (name_key, orthanc_id)",
+        "CREATE INDEX cached_patients_patient_id ON cached_patients (patient_id_key, orthanc_id)",
+        "CREATE INDEX cached_patient_words_patient ON cached_patient_words (patient_orthanc_id, word)",
+        "CREATE INDEX cached_series_modality ON cached_series (modality, study_orthanc_id)",
+        # The worklist's unfiltered total, kept by cache.save_patients and cache.delete_patients.
+        "ALTER TABLE sync_state ADD COLUMN patient_count INTEGER NOT NULL DEFAULT 0",
+        "UPDATE sync_state SET patient_count = (SELECT COUNT(*) FROM cached_patients) WHERE id = 1",
     ],
 }
 

@@ -41,3 +41,24 @@ def visible_study_condition(scope, alias="s"):
             SELECT patient_orthanc_id FROM break_glass_grants WHERE user_id = ? AND expires_at > ?))""",
         [scope.referring_key, scope.user_id, scope.now],
     )
+
+
+def visible_studies(scope):
+    """Return (a FROM-clause source, params) holding the studies the scope may see.
+
+    For a referring doctor it is a union of two index lookups (their own
+    referrals, and the patients of their live break-glass grants): an OR of the
+    two would make the database read every study.
+    """
+    if scope.sees_everything:
+        return "cached_studies", []
+    return (
+        """(SELECT * FROM cached_studies
+            WHERE referring_physician_key = ? AND referring_physician_key <> ''
+            UNION ALL
+            SELECT * FROM cached_studies
+            WHERE patient_orthanc_id IN (
+                SELECT patient_orthanc_id FROM break_glass_grants WHERE user_id = ? AND expires_at > ?)
+            AND (referring_physician_key <> ? OR referring_physician_key = ''))""",
+        [scope.referring_key, scope.user_id, scope.now, scope.referring_key],
+    )

@@ -5,6 +5,12 @@ so "each typed word matches the start of a word of the name" is an index
 range per word. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF) need
 no LIKE, so %, _ and * in a search are plain characters.
 
+The query shape follows what is asked, so that an index serves every case:
+- nothing to match: the unfiltered total is kept in sync_state, and the page
+  is read in index order (a deep page finds its first row on the index alone);
+- a search or filter: the matching patient ids are collected through indexes
+  and counted; few matches are then joined and sorted, many are found by
+  walking the sort index and keeping the members (they come quickly).
 Admins and radiologists read the derived columns of cached_patients. For a
 referring doctor those columns would count studies they may not see, so the
 page is grouped from their visible studies instead (few, by nature).
@@ -12,17 +18,22 @@ page is grouped from their visible studies instead (few, by nature).
 
 from dataclasses import dataclass
 
+from pacs_lite.cache import patient_count
 from pacs_lite.names import search_key
-from pacs_lite.visibility import visible_study_condition
+from pacs_lite.visibility import visible_studies, visible_study_condition
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
+FEW_MATCHES = 5000  # up to this many: join and sort; more: walk the sort index
+DEEP_OFFSET = 1000  # from this offset on, find the page's first row on the index alone
 
-# sort name -> (column of cached_patients, default order)
+# sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
 SORTS = {
     "last_study_date": ("last_study_date", "desc"),
     "name": ("name_key", "asc"),
     "patient_id": ("patient_id_key", "asc"),
 }
+PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.birth_date, p.sex, p.study_count,
+    p.last_study_date, p.modalities"""
 
 
 @dataclass(frozen=True)
@@ -43,30 +54,61 @@ class WorklistQuery:
         """Tell whether the query filters on study modality or date."""
         return bool(self.modality or self.date_from or self.date_to)
 
+    @property
+    def offset(self):
+        """Return how many rows come before the page."""
+        return (self.page - 1) * self.per_page
+
+    def order_by(self, alias="p"):
+        """Return the ORDER BY clause of the query's sort."""
+        column, _ = SORTS[self.sort]
+        direction = "DESC" if self.order == "desc" else "ASC"
+        return f"ORDER BY {alias}.{column} {direction}, {alias}.orthanc_id {direction}"
+
 
 def search_words(text):
     """Split a search into folded words; commas count as spaces ("doe, john")."""
     return search_key(text.replace(",", " ")).split()
 
 
-def search_condition(text):
-    """Return (SQL condition on cached_patients p, params) for a search, or None for no search."""
+def prefix_range(text):
+    """Return the bounds of the strings starting with text."""
+    return [text, text + TOP]
+
+
+def search_matches(text):
+    """Return (SQL selecting `id`, params): patients whose name words start with every typed word, or whose
+    PatientID starts with the text; None for no search."""
+    words = sorted(search_words(text), key=len, reverse=True)  # the longest word is likely the rarest
+    if not words:
+        return None
+    first, *others = words
+    sql = "SELECT w0.patient_orthanc_id AS id FROM cached_patient_words w0 WHERE w0.word >= ? AND w0.word < ?"
+    params = prefix_range(first[:64])
+    for n, word in enumerate(others, 1):
+        sql += (f" AND EXISTS (SELECT 1 FROM cached_patient_words w{n} WHERE w{n}.patient_orthanc_id = "
+                f"w0.patient_orthanc_id AND w{n}.word >= ? AND w{n}.word < ?)")
+        params += prefix_range(word[:64])
+    sql += " UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?"
+    return sql, params + prefix_range(search_key(text))
+
+
+def search_condition(text, alias="p"):
+    """Return (SQL condition on one patient, params) for a search; None for no search."""
     words = search_words(text)
     if not words:
         return None
-    name_parts, params = [], []
+    parts, params = [], []
     for word in words:
-        name_parts.append(
-            "p.orthanc_id IN (SELECT patient_orthanc_id FROM cached_patient_words WHERE word >= ? AND word < ?)"
-        )
-        params += [word[:64], word[:64] + TOP]
-    id_prefix = search_key(text)
-    params += [id_prefix, id_prefix + TOP]
-    return f"(({' AND '.join(name_parts)}) OR (p.patient_id_key >= ? AND p.patient_id_key < ?))", params
+        parts.append(f"EXISTS (SELECT 1 FROM cached_patient_words w WHERE w.patient_orthanc_id = {alias}.orthanc_id "
+                     "AND w.word >= ? AND w.word < ?)")
+        params += prefix_range(word[:64])
+    condition = f"(({' AND '.join(parts)}) OR ({alias}.patient_id_key >= ? AND {alias}.patient_id_key < ?))"
+    return condition, params + prefix_range(search_key(text))
 
 
 def study_filter_condition(query, alias="s"):
-    """Return (SQL condition on cached_studies, params) for the modality and date filters."""
+    """Return (SQL condition on one study, params) for the modality and date filters."""
     parts, params = [], []
     if query.date_from:
         parts.append(f"{alias}.study_date >= ?")
@@ -82,78 +124,99 @@ def study_filter_condition(query, alias="s"):
     return " AND ".join(parts) or "1 = 1", params
 
 
+def matching_patients(query):
+    """Return (SQL selecting `id`, params) of the patients a search and filters keep; None when nothing filters."""
+    search = search_matches(query.search)
+    if not query.has_study_filter:
+        return search
+    condition, params = study_filter_condition(query)
+    if search is None:
+        return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {condition}", params
+    return (
+        f"SELECT m.id FROM ({search[0]}) m WHERE EXISTS "
+        f"(SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = m.id AND {condition})",
+        [*search[1], *params],
+    )
+
+
 def list_patients(db, query, scope):
     """Return (patient rows of the page, total) for a worklist query as the scope sees it."""
-    if scope.sees_everything:
-        return _list_all_patients(db, query)
-    return _list_visible_patients(db, query, scope)
-
-
-def _list_all_patients(db, query):
-    """List patients from their stored derived columns (every study visible)."""
-    where, params = ["1 = 1"], []
-    search = search_condition(query.search)
-    if search:
-        where.append(search[0])
-        params += search[1]
-    if query.has_study_filter:
-        condition, filter_params = study_filter_condition(query)
-        where.append(f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = p.orthanc_id AND {condition})")
-        params += filter_params
-        if query.date_from:
-            # Cheap pruning: a patient whose last study is older cannot match.
-            where.append("p.last_study_date >= ?")
-            params.append(query.date_from)
-    where_sql = " AND ".join(where)
-    total = db.query_value(f"SELECT COUNT(*) FROM cached_patients p WHERE {where_sql}", params)
-    column, _ = SORTS[query.sort]
-    direction = "DESC" if query.order == "desc" else "ASC"
-    rows = db.query(
-        f"""
-        SELECT p.orthanc_id, p.patient_id, p.patient_name, p.birth_date, p.sex, p.study_count,
-            p.last_study_date, p.modalities
-        FROM cached_patients p
-        WHERE {where_sql}
-        ORDER BY p.{column} {direction}, p.orthanc_id {direction}
-        LIMIT ? OFFSET ?
-        """,
-        [*params, query.per_page, (query.page - 1) * query.per_page],
-    )
+    if not scope.sees_everything:
+        return _list_visible_patients(db, query, scope)
+    matches = matching_patients(query)
+    if matches is None:
+        return _page_in_index_order(db, query), patient_count(db)
+    sql, params = matches
+    total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
+    if total <= FEW_MATCHES:
+        # CROSS JOIN: SQLite reads the few matches first (MySQL treats it as an inner join and finds that too).
+        rows = db.query(
+            f"SELECT {PATIENT_FIELDS} FROM ({sql}) m CROSS JOIN cached_patients p ON p.orthanc_id = m.id "
+            f"{query.order_by()} LIMIT ? OFFSET ?",
+            [*params, query.per_page, query.offset],
+        )
+    else:
+        rows = db.query(
+            f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({sql}) "
+            f"{query.order_by()} LIMIT ? OFFSET ?",
+            [*params, query.per_page, query.offset],
+        )
     return rows, total
+
+
+def _page_in_index_order(db, query):
+    """Read a page of all patients along the sort index."""
+    if query.offset < DEEP_OFFSET:
+        return db.query(
+            f"SELECT {PATIENT_FIELDS} FROM cached_patients p {query.order_by()} LIMIT ? OFFSET ?",
+            [query.per_page, query.offset],
+        )
+    column, _ = SORTS[query.sort]
+    # The page's first row, found on the (covering) index alone, then the page from there.
+    first = db.query_one(
+        f"SELECT p.{column} AS sort_value, p.orthanc_id FROM cached_patients p {query.order_by()} LIMIT 1 OFFSET ?",
+        [query.offset],
+    )
+    if first is None:
+        return []
+    before = "<" if query.order == "desc" else ">"
+    return db.query(
+        f"""
+        SELECT {PATIENT_FIELDS}
+        FROM cached_patients p
+        WHERE (p.{column} {before} ? OR (p.{column} = ? AND p.orthanc_id {before}= ?))
+        {query.order_by()}
+        LIMIT ?
+        """,
+        [first["sort_value"], first["sort_value"], first["orthanc_id"], query.per_page],
+    )
 
 
 def _list_visible_patients(db, query, scope):
     """List patients grouped from the studies the scope may see, with counts of those studies only."""
-    visible, params = visible_study_condition(scope)
-    where = [visible]
+    source, params = visible_studies(scope)
+    where, where_params = "1 = 1", []
     search = search_condition(query.search)
     if search:
-        where.append(search[0])
-        params = params + search[1]
+        where, where_params = search
     having, having_params = "1 = 1", []
     if query.has_study_filter:
-        condition, having_params = study_filter_condition(query)
+        condition, having_params = study_filter_condition(query, alias="v")
         having = f"MAX(CASE WHEN {condition} THEN 1 ELSE 0 END) = 1"
     grouped = f"""
-        SELECT s.patient_orthanc_id AS orthanc_id, MAX(s.study_date) AS last_study_date,
+        SELECT v.patient_orthanc_id AS orthanc_id, MAX(v.study_date) AS last_study_date,
             MAX(p.name_key) AS name_key, MAX(p.patient_id_key) AS patient_id_key
-        FROM cached_studies s
-        JOIN cached_patients p ON p.orthanc_id = s.patient_orthanc_id
-        WHERE {' AND '.join(where)}
-        GROUP BY s.patient_orthanc_id
+        FROM {source} v
+        JOIN cached_patients p ON p.orthanc_id = v.patient_orthanc_id
+        WHERE {where}
+        GROUP BY v.patient_orthanc_id
         HAVING {having}
     """
-    all_params = [*params, *having_params]
+    all_params = [*params, *where_params, *having_params]
     total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", all_params)
-    column, _ = SORTS[query.sort]
-    direction = "DESC" if query.order == "desc" else "ASC"
     page = db.query(
-        f"""
-        SELECT g.orthanc_id FROM ({grouped}) g
-        ORDER BY g.{column} {direction}, g.orthanc_id {direction}
-        LIMIT ? OFFSET ?
-        """,
-        [*all_params, query.per_page, (query.page - 1) * query.per_page],
+        f"SELECT g.orthanc_id FROM ({grouped}) g {query.order_by('g')} LIMIT ? OFFSET ?",
+        [*all_params, query.per_page, query.offset],
     )
     ids = [row["orthanc_id"] for row in page]
     rows = {row["orthanc_id"]: row for row in patients_as_seen(db, ids, scope)}

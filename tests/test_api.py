@@ -370,3 +370,31 @@ def test_orthanc_problems_in_the_viewer_paths(app, empty_orthanc, sample_plan, d
     body = worklist(browser)
     assert body["total"] == 1 and "Orthanc" in body["cache"]["orthancError"]
     client.close()
+
+
+@pytest.mark.parametrize("args", [
+    {}, {"page": "2", "per_page": "5"}, {"sort": "name", "page": "3", "per_page": "4"},
+    {"sort": "patient_id", "order": "desc", "page": "2", "per_page": "3"},
+    {"search": "s"}, {"search": "pl00", "sort": "name"}, {"modality": "CT"},
+    {"date_from": "2018-01-01", "date_to": "2022-12-31", "modality": "MR"}, {"search": "a", "modality": "CR"},
+])
+def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
+    from pacs_lite import worklist as worklist_sql
+
+    expected = worklist(radiologist, **args)
+    # Deep pages found on the index alone, and many matches walked along the sort index, agree with the defaults.
+    monkeypatch.setattr(worklist_sql, "DEEP_OFFSET", 0)
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
+    again = worklist(radiologist, **args)
+    assert patient_ids(again) == patient_ids(expected) and again["total"] == expected["total"]
+
+
+def test_the_unfiltered_total_follows_the_cache(radiologist, synced, db, sample_plan):
+    assert worklist(radiologist)["total"] == len(sample_plan.patients)
+    orthanc_id = db.query_value("SELECT orthanc_id FROM cached_studies WHERE study_uid = ?",
+                                (sample_plan.patients[0].studies[0].study_uid,))
+    for study in sample_plan.patients[0].studies:
+        sync.evict_study(db, db.query_value("SELECT orthanc_id FROM cached_studies WHERE study_uid = ?",
+                                            (study.study_uid,)))
+    assert orthanc_id and worklist(radiologist)["total"] == len(sample_plan.patients) - 1
+    assert db.query_value("SELECT COUNT(*) FROM cached_patients") == len(sample_plan.patients) - 1

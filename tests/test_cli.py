@@ -66,6 +66,7 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert db.query_value("SELECT patient_name FROM cached_patients") == "MÜLLER, JÜRGEN"
     words = db.query("SELECT word FROM cached_patient_words ORDER BY word")
     assert [w["word"] for w in words] == ["JURGEN", "MULLER"]  # the migration indexed the existing names
+    assert db.query_value("SELECT patient_count FROM sync_state") == 1  # and counted them
     assert db.query_value("SELECT previous_login_at FROM users") is None  # the new column is there
     assert schema.current_version(db) == schema.LATEST_VERSION
     assert schema.init_db(db) == (schema.LATEST_VERSION, schema.LATEST_VERSION)

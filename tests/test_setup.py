@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tomllib
 
+from pacs_lite import schema
 from pacs_lite.db import connect
 
 
@@ -27,7 +28,7 @@ def test_setup_writes_the_settings_creates_the_schema_and_one_admin(database_url
     assert settings == {"DATABASE_URL": database_url, "ORTHANC_URL": sample_orthanc.url,
                         "ORTHANC_USERNAME": sample_orthanc.username, "ORTHANC_PASSWORD": sample_orthanc.password}
     assert oct(settings_file.stat().st_mode & 0o777) == "0o600"
-    assert "schema version 2 (created)" in result.stdout
+    assert f"schema version {schema.LATEST_VERSION} (created)" in result.stdout
     assert "PASS  orthanc: Orthanc 1." in result.stdout
     password = result.stdout.split("one-time password: ", 1)[1].split()[0]
     db = connect(database_url)
