@@ -35,6 +35,16 @@ def study_browser():
     return render_template("studies.html", patient_id=patient_id)
 
 
+@bp.get("/viewer")
+@login_required
+def viewer():
+    """Show the image viewer for one study; the page asks the API for the study's images."""
+    study_uid = request.args.get("studyUID", "").strip()
+    if not study_uid:
+        return redirect(url_for("pages.worklist"))
+    return render_template("viewer.html", study_uid=study_uid)
+
+
 @bp.get("/account/password")
 @login_required
 def account_password():
