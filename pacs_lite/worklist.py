@@ -8,12 +8,13 @@ no LIKE, so %, _ and * in a search are plain characters.
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
   is read in index order (a deep page finds its first row on the index alone);
-- a search or filter: the matching patient ids are collected through indexes
-  and counted; few matches are then joined and sorted, many are found by
-  walking the sort index and keeping the members (they come quickly).
+- a search or filter: the matching patient ids are collected through indexes;
+  few are then read by primary key and sorted, many are counted and the page
+  found by walking the sort index and testing each patient (they come quickly).
 Admins and radiologists read the derived columns of cached_patients. For a
-referring doctor those columns would count studies they may not see, so the
-page is grouped from their visible studies instead (few, by nature).
+referring doctor those columns would count studies they may not see, so their
+patients are grouped from their visible studies instead (few, by nature) and
+sorted in Python.
 """
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pacs_lite.names import search_key
 from pacs_lite.visibility import visible_studies, visible_study_condition
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
-FEW_MATCHES = 5000  # up to this many: join and sort; more: walk the sort index
+FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
 DEEP_OFFSET = 1000  # from this offset on, find the page's first row on the index alone
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -147,21 +148,40 @@ def list_patients(db, query, scope):
     if matches is None:
         return _page_in_index_order(db, query), patient_count(db)
     sql, params = matches
+    ids = [row["id"] for row in db.query(f"{sql} LIMIT ?", [*params, FEW_MATCHES + 1])]
+    if len(ids) <= FEW_MATCHES:
+        if not ids:
+            return [], 0
+        marks = ", ".join("?" for _ in ids)
+        rows = db.query(
+            f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({marks}) "
+            f"{query.order_by()} LIMIT ? OFFSET ?",
+            [*ids, query.per_page, query.offset],
+        )
+        return rows, len(ids)
     total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
-    if total <= FEW_MATCHES:
-        # CROSS JOIN: SQLite reads the few matches first (MySQL treats it as an inner join and finds that too).
-        rows = db.query(
-            f"SELECT {PATIENT_FIELDS} FROM ({sql}) m CROSS JOIN cached_patients p ON p.orthanc_id = m.id "
-            f"{query.order_by()} LIMIT ? OFFSET ?",
-            [*params, query.per_page, query.offset],
-        )
-    else:
-        rows = db.query(
-            f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({sql}) "
-            f"{query.order_by()} LIMIT ? OFFSET ?",
-            [*params, query.per_page, query.offset],
-        )
+    # Many matches: walk the sort index and test each patient; the page fills within a few rows.
+    condition, condition_params = patient_condition(query)
+    rows = db.query(
+        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {condition} {query.order_by()} LIMIT ? OFFSET ?",
+        [*condition_params, query.per_page, query.offset],
+    )
     return rows, total
+
+
+def patient_condition(query, alias="p"):
+    """Return (SQL condition on one patient, params) for the search and the filters."""
+    parts, params = [], []
+    search = search_condition(query.search, alias)
+    if search:
+        parts.append(search[0])
+        params += search[1]
+    if query.has_study_filter:
+        condition, filter_params = study_filter_condition(query)
+        parts.append(f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
+                     f"AND {condition})")
+        params += filter_params
+    return " AND ".join(parts) or "1 = 1", params
 
 
 def _page_in_index_order(db, query):
@@ -212,15 +232,13 @@ def _list_visible_patients(db, query, scope):
         GROUP BY v.patient_orthanc_id
         HAVING {having}
     """
-    all_params = [*params, *where_params, *having_params]
-    total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", all_params)
-    page = db.query(
-        f"SELECT g.orthanc_id FROM ({grouped}) g {query.order_by('g')} LIMIT ? OFFSET ?",
-        [*all_params, query.per_page, query.offset],
-    )
-    ids = [row["orthanc_id"] for row in page]
+    found = db.query(grouped, [*params, *where_params, *having_params])
+    # One read, sorted here: code-point order, as the binary collations of both databases sort.
+    column, _ = SORTS[query.sort]
+    found.sort(key=lambda row: (row[column], row["orthanc_id"]), reverse=query.order == "desc")
+    ids = [row["orthanc_id"] for row in found[query.offset:query.offset + query.per_page]]
     rows = {row["orthanc_id"]: row for row in patients_as_seen(db, ids, scope)}
-    return [rows[i] for i in ids if i in rows], total
+    return [rows[i] for i in ids if i in rows], len(found)
 
 
 def patients_as_seen(db, patient_ids, scope):
