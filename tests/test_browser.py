@@ -334,3 +334,18 @@ def test_a_failed_sync_shows_a_warning_over_the_cached_list(page, server, sample
     page.reload()
     expect(rows(page)).to_have_count(PAGE_SIZE)
     expect(page.locator("#cache-warning")).to_be_hidden()
+
+
+def test_text_typed_before_the_page_script_runs_still_searches(page):
+    log_in(page, "ada")
+    # Hold the worklist's script back, type while the page is still loading, then let it run.
+    release = []
+    page.route(re.compile(r"/static/js/worklist\.js"), lambda route: release.append(route))
+    page.goto("/patients", wait_until="commit")  # "load" would wait for the held script
+    page.get_by_label("Search", exact=True).fill("PL0017")
+    page.wait_for_timeout(300)
+    assert release, "the page did not ask for its script"
+    for route in release:
+        route.continue_()
+    expect(rows(page)).to_have_count(1)
+    expect(rows(page).first).to_contain_text("PL0017")

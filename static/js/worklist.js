@@ -486,6 +486,13 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted) loadPatients();
 });
 
+// Text typed into Search before this module ran (the page was still loading) is a search too.
+const typedEarly = searchInput.value.trim();
+if (typedEarly && typedEarly !== state.search) {
+  state.search = typedEarly;
+  state.page = 1;
+}
+
 saveState();
 showControls();
 loadPatients();
