@@ -107,12 +107,19 @@ async function copyBootstrap() {
   await copyFile(join(dist, 'js', 'bootstrap.bundle.min.js'), join(out, 'bootstrap.bundle.min.js'));
 }
 
+/** Write file.gz beside each file, for the app to send to browsers that accept gzip. */
+async function writeGzipped(files) {
+  for (const file of files) {
+    await writeFile(`${file}.gz`, gzipSync(readFileSync(file), { level: 9 }));
+  }
+}
+
 /** Print each written file with its raw and gzip size, then the total. */
 async function printSummary(files) {
   let total = 0;
   for (const file of files) {
     const { size } = await stat(file);
-    const gz = gzipSync(readFileSync(file)).length;
+    const gz = (await stat(`${file}.gz`)).size;
     total += size;
     const kb = (n) => `${(n / 1024).toFixed(0).padStart(6)} KiB`;
     console.log(`  ${relative(ROOT, file).padEnd(58)} ${kb(size)}  (gzip ${kb(gz).trim()})`);
@@ -130,14 +137,16 @@ async function main() {
       .map((name) => [name, packageVersion(name)]),
   );
   await writeFile(join(VENDOR, 'VERSIONS.json'), `${JSON.stringify({ jpegXl: withJpegXl, versions }, null, 2)}\n`);
-  console.log(`static/vendor/ built in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
-  await printSummary([
+  const files = [
     join(VENDOR, 'bootstrap', 'bootstrap.min.css'),
     join(VENDOR, 'bootstrap', 'bootstrap.bundle.min.js'),
     join(CORNERSTONE, 'cornerstone.js'),
     join(CORNERSTONE, 'decodeImageFrameWorker.js'),
     ...WASM_FILES.map(([, file]) => join(CORNERSTONE, 'wasm', file)),
-  ]);
+  ];
+  await writeGzipped(files);
+  console.log(`static/vendor/ built in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+  await printSummary(files);
 }
 
 main().catch((error) => {

@@ -1,14 +1,17 @@
-"""Static files: versioned URLs (?v=<content hash>) that browsers may cache for a year.
+"""Static files: versioned URLs (?v=<content hash>) that browsers may cache for a year, gzipped when possible.
 
 Templates write {{ asset_url('css/app.css') }}; a new release changes the
 hash, so the browser fetches the new file. Files fetched without ?v= (e.g.
 modules imported by other modules) are revalidated with their ETag instead.
+The front-end build writes a .gz beside each large bundle; browsers that
+accept gzip get it (the 4 MB viewer bundle is 1.1 MB gzipped).
 """
 
 import hashlib
+import mimetypes
 import os
 
-from flask import current_app, request, url_for
+from flask import current_app, request, send_from_directory, url_for
 
 YEAR = 365 * 24 * 3600
 _hashes = {}  # (path, mtime, size) -> short content hash
@@ -37,7 +40,22 @@ def static_max_age(filename):
     return YEAR if request.args.get("v") else 0
 
 
+def static_file(filename):
+    """Serve a static file, its precompressed .gz when the browser accepts gzip."""
+    folder = current_app.static_folder
+    compressed = filename + ".gz"
+    if "gzip" in request.accept_encodings and os.path.isfile(os.path.join(folder, compressed)):
+        response = send_from_directory(folder, compressed, mimetype=mimetypes.guess_type(filename)[0],
+                                       max_age=static_max_age(filename))
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = send_from_directory(folder, filename, max_age=static_max_age(filename))
+    response.vary.add("Accept-Encoding")
+    return response
+
+
 def init_app(app):
-    """Offer asset_url to templates and set the static files' caching."""
+    """Offer asset_url to templates, set the static files' caching, and serve them gzipped when possible."""
     app.jinja_env.globals["asset_url"] = asset_url
     app.get_send_file_max_age = static_max_age
+    app.view_functions["static"] = static_file

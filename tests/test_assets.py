@@ -49,3 +49,31 @@ def test_scripts_and_wasm_get_the_types_browsers_require(web):
     import mimetypes
 
     assert mimetypes.guess_type("codec.wasm")[0] == "application/wasm"
+
+
+def test_a_precompressed_file_goes_to_browsers_that_accept_gzip(web):
+    import gzip
+
+    from pacs_lite.resources import resource_path
+
+    plain = resource_path("static") / "css" / "_gzip_test.css"
+    plain.write_text("body { color: black; }\n" * 50)
+    (plain.parent / "_gzip_test.css.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    try:
+        zipped = web.get("/static/css/_gzip_test.css", headers={"Accept-Encoding": "gzip, deflate"})
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert zipped.headers["Content-Type"].startswith("text/css")
+        assert "Accept-Encoding" in zipped.headers["Vary"]
+        assert gzip.decompress(zipped.data) == plain.read_bytes()
+        raw = web.get("/static/css/_gzip_test.css", headers={"Accept-Encoding": "identity"})
+        assert "Content-Encoding" not in raw.headers and raw.data == plain.read_bytes()
+        zipped.close()
+        raw.close()
+    finally:
+        plain.unlink()
+        (plain.parent / "_gzip_test.css.gz").unlink()
+
+
+def test_unknown_static_files_are_404(web):
+    assert web.get("/static/nothing.js").status_code == 404
+    assert web.get("/static/../pacs_lite/db.py").status_code == 404
