@@ -65,6 +65,13 @@ MIGRATIONS = {
         "ALTER TABLE sync_state ADD COLUMN patient_count INTEGER NOT NULL DEFAULT 0",
         "UPDATE sync_state SET patient_count = (SELECT COUNT(*) FROM cached_patients) WHERE id = 1",
     ],
+    4: [
+        # Covering indexes for the worklist's study-level questions (see bench/README.md).
+        "CREATE INDEX cached_studies_patient_arrival ON cached_studies (patient_orthanc_id, first_seen_at)",
+        "CREATE INDEX cached_studies_date_patient ON cached_studies (study_date, patient_orthanc_id, modalities)",
+        "CREATE INDEX cached_studies_referring_patient ON cached_studies "
+        "(referring_physician_key, patient_orthanc_id, study_date)",
+    ],
 }
 
 LATEST_VERSION = max([1, *MIGRATIONS])

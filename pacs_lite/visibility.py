@@ -44,7 +44,7 @@ def visible_study_condition(scope, alias="s"):
 
 
 def visible_studies(scope):
-    """Return (a FROM-clause source, params) holding the studies the scope may see.
+    """Return (a FROM-clause source, params) holding the studies the scope may see (the columns a worklist groups on).
 
     For a referring doctor it is a union of two index lookups (their own
     referrals, and the patients of their live break-glass grants): an OR of the
@@ -53,10 +53,10 @@ def visible_studies(scope):
     if scope.sees_everything:
         return "cached_studies", []
     return (
-        """(SELECT * FROM cached_studies
+        """(SELECT orthanc_id, patient_orthanc_id, study_date, modalities FROM cached_studies
             WHERE referring_physician_key = ? AND referring_physician_key <> ''
             UNION ALL
-            SELECT * FROM cached_studies
+            SELECT orthanc_id, patient_orthanc_id, study_date, modalities FROM cached_studies
             WHERE patient_orthanc_id IN (
                 SELECT patient_orthanc_id FROM break_glass_grants WHERE user_id = ? AND expires_at > ?)
             AND (referring_physician_key <> ? OR referring_physician_key = ''))""",

@@ -101,8 +101,9 @@ def search_condition(text, alias="p"):
         return None
     parts, params = [], []
     for word in words:
-        parts.append(f"EXISTS (SELECT 1 FROM cached_patient_words w WHERE w.patient_orthanc_id = {alias}.orthanc_id "
-                     "AND w.word >= ? AND w.word < ?)")
+        # A scalar subquery, not EXISTS: MariaDB turns EXISTS into a materialised IN of every matching word.
+        parts.append(f"(SELECT 1 FROM cached_patient_words w WHERE w.patient_orthanc_id = {alias}.orthanc_id "
+                     "AND w.word >= ? AND w.word < ? LIMIT 1) IS NOT NULL")
         params += prefix_range(word[:64])
     condition = f"(({' AND '.join(parts)}) OR ({alias}.patient_id_key >= ? AND {alias}.patient_id_key < ?))"
     return condition, params + prefix_range(search_key(text))
@@ -118,10 +119,10 @@ def study_filter_condition(query, alias="s"):
         parts.append(f"{alias}.study_date <= ?")
         params.append(query.date_to)
     if query.modality:
-        parts.append(
-            f"EXISTS (SELECT 1 FROM cached_series se WHERE se.study_orthanc_id = {alias}.orthanc_id AND se.modality = ?)"
-        )
-        params.append(query.modality)
+        # modalities is "CT,MR"; the modality was checked to be [A-Z0-9]+, so it holds no LIKE wildcards.
+        column = f"{alias}.modalities"
+        parts.append(f"({column} = ? OR {column} LIKE ? OR {column} LIKE ? OR {column} LIKE ?)")
+        params += [query.modality, f"{query.modality},%", f"%,{query.modality}", f"%,{query.modality},%"]
     return " AND ".join(parts) or "1 = 1", params
 
 
@@ -148,10 +149,9 @@ def list_patients(db, query, scope):
     if matches is None:
         return _page_in_index_order(db, query), patient_count(db)
     sql, params = matches
-    ids = [row["id"] for row in db.query(f"{sql} LIMIT ?", [*params, FEW_MATCHES + 1])]
-    if len(ids) <= FEW_MATCHES:
-        if not ids:
-            return [], 0
+    ids = [] if many_name_matches(db, query) else [
+        row["id"] for row in db.query(f"{sql} LIMIT ?", [*params, FEW_MATCHES + 1])]
+    if ids and len(ids) <= FEW_MATCHES:
         marks = ", ".join("?" for _ in ids)
         rows = db.query(
             f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({marks}) "
@@ -160,6 +160,8 @@ def list_patients(db, query, scope):
         )
         return rows, len(ids)
     total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
+    if total == 0:
+        return [], 0
     # Many matches: walk the sort index and test each patient; the page fills within a few rows.
     condition, condition_params = patient_condition(query)
     rows = db.query(
@@ -167,6 +169,23 @@ def list_patients(db, query, scope):
         [*condition_params, query.per_page, query.offset],
     )
     return rows, total
+
+
+def many_name_matches(db, query):
+    """Tell cheaply whether every word of a search starts more than FEW_MATCHES name words.
+
+    Collecting the ids of a broad search would sort and deduplicate them all first; one rare word
+    is enough to keep the matches few.
+    """
+    words = search_words(query.search)
+    for word in words:
+        found = db.query_value(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c",
+            [*prefix_range(word[:64]), FEW_MATCHES + 1],
+        )
+        if found <= FEW_MATCHES:
+            return False
+    return bool(words)
 
 
 def patient_condition(query, alias="p"):
@@ -204,7 +223,7 @@ def _page_in_index_order(db, query):
         f"""
         SELECT {PATIENT_FIELDS}
         FROM cached_patients p
-        WHERE (p.{column} {before} ? OR (p.{column} = ? AND p.orthanc_id {before}= ?))
+        WHERE p.{column} {before}= ? AND (p.{column} {before} ? OR p.orthanc_id {before}= ?)
         {query.order_by()}
         LIMIT ?
         """,
