@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.mariadb_server import free_port
-from tests.test_serve import PACS_LITE, Server, environment, wait_until_answering
+from tests.test_serve import PACS_LITE, environment, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -47,15 +47,9 @@ def server(tmp_path_factory, sample_orthanc):
     run(env, "create-user", "house", "--role", "referring_doctor", "--full-name", "Gregory House",
         "--dicom-name", REFERRING_DICOM_NAME, "--password-stdin", stdin=PASSWORD + "\n")
     run(env, "sync")
-    port = free_port()
-    log_path = folder / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, env=env)
-    running = Server(process, f"http://127.0.0.1:{port}", log_path)
+    running = start_server(env, folder / "serve.log")
     running.env = env  # for tests that run more pacs-lite commands on this server's database
     try:
-        wait_until_answering(running, port)
         yield running
     finally:
         running.stop()

@@ -90,6 +90,21 @@ def wait_until_answering(server, port):
             time.sleep(0.1)
 
 
+def start_server(env, log_path):
+    """Start `pacs-lite serve` on a free port; return the Server once it answers (stopped if it never does)."""
+    port = free_port()
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_until_answering(server, port)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 @pytest.fixture
 def serve(tmp_path):
     """Start `pacs-lite serve` processes on a database; stop them all at the end of the test."""
@@ -98,14 +113,8 @@ def serve(tmp_path):
     def start(database_url, prepare=True):
         if prepare:
             prepare_database(tmp_path, database_url)
-        port = free_port()
-        log_path = tmp_path / f"serve-{len(servers)}.log"
-        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT, env=environment(tmp_path, database_url))
-        server = Server(process, f"http://127.0.0.1:{port}", log_path)
+        server = start_server(environment(tmp_path, database_url), tmp_path / f"serve-{len(servers)}.log")
         servers.append(server)
-        wait_until_answering(server, port)
         return server
 
     yield start

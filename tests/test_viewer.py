@@ -9,7 +9,6 @@ by reading the canvas' pixels.
 
 import io
 import re
-import subprocess
 import time
 
 import numpy as np
@@ -30,12 +29,12 @@ from pacs_lite.orthanc import OrthancClient
 from pacs_lite.orthanc_server import OrthancServer
 from pacs_lite.sample_data import SamplePlan, iter_sample_files, upload_files
 from tests.mariadb_server import free_port
-from tests.test_serve import PACS_LITE, Server, environment, wait_until_answering
+from tests.test_serve import PACS_LITE, environment, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, iso, run  # noqa: E402  (after the Playwright skip)
+from tests.test_browser import browser, iso, run  # noqa: E402,F401  (after the Playwright skip; browser is a fixture)
 
 PASSWORD = "viewer test password"
 # Three sample patients: MÜLLER has a CT head with a CT prior, Gómez a MONOCHROME1 chest film.
@@ -198,27 +197,12 @@ def server(tmp_path_factory, viewer_orthanc):
     run(env, "create-user", "ada", "--role", "radiologist", "--full-name", "Ada Lovelace", "--password-stdin",
         stdin=PASSWORD + "\n")
     run(env, "sync")
-    port = free_port()
-    log_path = folder / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, env=env)
-    running = Server(process, f"http://127.0.0.1:{port}", log_path)
+    running = start_server(env, folder / "serve.log")
     try:
-        wait_until_answering(running, port)
         yield running
     finally:
         running.stop()
     assert "Traceback" not in running.log()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Debian Chromium for the module."""
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def new_context(browser, server):
