@@ -12,24 +12,6 @@ def record_auth_event(db, event_type, username, now, ip="", user_agent="", actor
     )
 
 
-def recent_auth_events(db, limit=100, username=None):
-    """Return the newest auth events, optionally for one username."""
-    where, params = "", []
-    if username is not None:
-        where = "WHERE username = ?"
-        params.append(username)
-    return db.query(
-        f"""
-        SELECT id, created_at, event_type, username, actor, detail, ip, user_agent
-        FROM auth_events
-        {where}
-        ORDER BY id DESC
-        LIMIT ?
-        """,
-        (*params, limit),
-    )
-
-
 def delete_audit_before(db, cutoff):
     """Delete audit rows older than cutoff; return how many went."""
     removed = db.execute("DELETE FROM auth_events WHERE created_at < ?", (cutoff,)).rowcount
