@@ -1,5 +1,7 @@
 """SQL for the cache of Orthanc's metadata: cached_patients, cached_studies, cached_series, sync_state."""
 
+from collections import Counter
+
 STUDY_COLUMNS = (
     "orthanc_id", "patient_orthanc_id", "study_uid", "study_date", "study_time", "description",
     "accession_number", "referring_physician", "referring_physician_key", "modalities", "series_count",
@@ -10,10 +12,12 @@ SERIES_COLUMNS = (
     "orthanc_id", "study_orthanc_id", "series_uid", "series_number", "modality", "description", "body_part",
     "instance_count", "updated_at",
 )
+PREFIX_LENGTHS = (1, 2)  # cached_name_prefixes counts the patients of every name-word prefix this long
 PATIENT_COLUMNS = (
     "orthanc_id", "patient_id", "patient_name", "name_key", "patient_id_key", "birth_date", "sex",
-    "study_count", "last_study_date", "modalities", "updated_at",
+    "study_count", "last_study_date", "modalities", "last_arrival_at", "updated_at",
 )
+REFERRAL_COLUMNS = ("referring_physician_key", *PATIENT_COLUMNS)  # cached_referrals: a patient per physician
 
 
 def values(row, columns):
@@ -68,7 +72,8 @@ def studies_of_patients(db, patient_orthanc_ids):
         marks = ", ".join("?" for _ in chunk)
         rows += db.query(
             f"""
-            SELECT patient_orthanc_id, study_date, study_time, modalities, patient_id, patient_name, birth_date, sex
+            SELECT patient_orthanc_id, study_date, study_time, modalities, patient_id, patient_name, birth_date, sex,
+                first_seen_at, referring_physician_key
             FROM cached_studies
             WHERE patient_orthanc_id IN ({marks})
             """,
@@ -107,16 +112,75 @@ def save_patients(db, patients):
 
 
 def save_patient_words(db, patients):
-    """Replace the name words of patients (dicts with orthanc_id and name_key)."""
-    delete_where_in(db, "cached_patient_words", "patient_orthanc_id", [p["orthanc_id"] for p in patients])
-    words = {(word[:64], p["orthanc_id"]) for p in patients for word in p["name_key"].split()}
-    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id) VALUES (?, ?)", sorted(words))
+    """Replace the name words of patients (dicts with orthanc_id and name_key), keeping the prefix counts.
+
+    Each word's row carries the whole name_key, so that a search of several
+    words finds the rarest one's rows and tests the others on the same row.
+    """
+    ids = [p["orthanc_id"] for p in patients]
+    before = name_prefixes_of(db, ids)
+    delete_where_in(db, "cached_patient_words", "patient_orthanc_id", ids)
+    words = {(word[:64], p["orthanc_id"], p["name_key"]) for p in patients for word in p["name_key"].split()}
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
+                   sorted(words))
+    after = {p["orthanc_id"]: name_prefixes(p["name_key"].split()) for p in patients}
+    change = Counter()
+    for patient_id in set(before) | set(after):
+        change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
+        change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
+    add_to_prefix_counts(db, change)
+
+
+def name_prefixes(words):
+    """Return the first one and two characters of name words: the prefixes whose patient counts are kept."""
+    return {word[:length] for word in words for length in PREFIX_LENGTHS}
+
+
+def name_prefixes_of(db, patient_orthanc_ids):
+    """Return {patient: its name prefixes} from the cached words of these patients."""
+    words = {}
+    for chunk in chunks(patient_orthanc_ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.query(
+            f"SELECT patient_orthanc_id, word FROM cached_patient_words WHERE patient_orthanc_id IN ({marks})", chunk)
+        for row in rows:
+            words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
+    return {patient_id: name_prefixes(own) for patient_id, own in words.items()}
+
+
+def add_to_prefix_counts(db, change):
+    """Add {prefix: number of patients} to cached_name_prefixes."""
+    change = {prefix: n for prefix, n in change.items() if n}
+    if not change:
+        return
+    db.executemany(db.upsert_sql("cached_name_prefixes", ("prefix", "patient_count"), ["prefix"],
+                                 added=["patient_count"]),
+                   sorted(change.items()))
+
+
+def patients_with_name_prefix(db, prefix):
+    """Return how many cached patients have a name word starting with prefix (one of PREFIX_LENGTHS long)."""
+    return db.query_value("SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?", [prefix]) or 0
+
+
+def save_referrals(db, patient_orthanc_ids, rows):
+    """Replace the cached_referrals rows of some patients (dicts of REFERRAL_COLUMNS)."""
+    delete_where_in(db, "cached_referrals", "orthanc_id", list(patient_orthanc_ids))
+    names = ", ".join(REFERRAL_COLUMNS)
+    marks = ", ".join("?" for _ in REFERRAL_COLUMNS)
+    db.executemany(f"INSERT INTO cached_referrals ({names}) VALUES ({marks})",
+                   [values(row, REFERRAL_COLUMNS) for row in rows])
 
 
 def delete_patients(db, orthanc_ids):
-    """Delete patient rows and the words of their names."""
+    """Delete patient rows, the words of their names and their referrals."""
     add_to_patient_count(db, -count_existing_patients(db, set(orthanc_ids)))
+    gone = Counter()
+    for prefixes in name_prefixes_of(db, list(orthanc_ids)).values():
+        gone.subtract(prefixes)
+    add_to_prefix_counts(db, gone)
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
 
 

@@ -106,6 +106,13 @@ def _convert_datetime(value):
     return datetime.datetime.fromisoformat(value.decode())
 
 
+def aggregated_datetime(value):
+    """Return a DATETIME that went through MAX() or MIN() as a datetime: SQLite hands those back as text."""
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value)
+    return value
+
+
 sqlite3.register_adapter(datetime.datetime, _adapt_datetime)
 sqlite3.register_converter("DATETIME", _convert_datetime)
 
@@ -251,15 +258,19 @@ class Database:
         except Exception:
             pass
 
-    def upsert_sql(self, table, columns, key_columns, insert_only=()):
-        """Return an INSERT that updates the row when its key exists already (but not the insert_only columns)."""
+    def upsert_sql(self, table, columns, key_columns, insert_only=(), added=()):
+        """Return an INSERT that updates the row when its key exists already.
+
+        The insert_only columns keep their stored value; the added ones get the new value added to it.
+        """
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         others = [c for c in columns if c not in key_columns and c not in insert_only]
+        new = "VALUES({})" if self.dialect == "mysql" else "excluded.{}"
+        updates = ", ".join(f"{c} = {c} + {new.format(c)}" if c in added else f"{c} = {new.format(c)}"
+                            for c in others)
         if self.dialect == "mysql":
-            updates = ", ".join(f"{c} = VALUES({c})" for c in others)
             return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {updates}"
-        updates = ", ".join(f"{c} = excluded.{c}" for c in others)
         keys = ", ".join(key_columns)
         return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {updates}"
 

@@ -5,15 +5,17 @@ MIGRATIONS, written in the MySQL dialect like schema.sql; SQLite gets them
 through the same translation.
 """
 
+from collections import Counter
+
 from pacs_lite.clock import utc_now
 from pacs_lite.db import split_statements, sqlite_ddl
 from pacs_lite.resources import resource_path
 
 def index_patient_names(db):
     """Fill cached_patient_words from the cached patients (their name_key)."""
-    from pacs_lite import cache
-
-    cache.save_patient_words(db, db.query("SELECT orthanc_id, name_key FROM cached_patients"))
+    rows = db.query("SELECT orthanc_id, name_key FROM cached_patients")
+    words = {(word[:64], row["orthanc_id"]) for row in rows for word in row["name_key"].split()}
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id) VALUES (?, ?)", sorted(words))
 
 
 def sort_indexes_with_ids(db):
@@ -21,6 +23,39 @@ def sort_indexes_with_ids(db):
     db.drop_index("cached_patients_name", "cached_patients")
     db.drop_index("cached_patients_patient_id", "cached_patients")
     db.drop_index("cached_patient_words_patient", "cached_patient_words")
+
+
+def count_name_prefixes(db):
+    """Fill cached_name_prefixes from cached_patient_words."""
+    from pacs_lite import cache
+
+    words = {}
+    for row in db.query("SELECT patient_orthanc_id, word FROM cached_patient_words"):
+        words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
+    counts = Counter()
+    for own in words.values():
+        counts.update(cache.name_prefixes(own))
+    cache.add_to_prefix_counts(db, counts)
+
+
+def fill_referrals(db):
+    """Fill cached_referrals from the cached patients and their studies."""
+    from pacs_lite import cache, sync
+
+    patients = {row["orthanc_id"]: row for row in db.query(
+        f"SELECT {', '.join(cache.PATIENT_COLUMNS)} FROM cached_patients")}
+    studies = {}
+    for study in db.query("SELECT patient_orthanc_id, referring_physician_key, study_date, modalities, first_seen_at "
+                          "FROM cached_studies WHERE referring_physician_key <> ''"):
+        studies.setdefault(study["patient_orthanc_id"], []).append(study)
+    rows = [row for patient_id, own in studies.items() if patient_id in patients
+            for row in sync.referral_rows(patients[patient_id], own)]
+    cache.save_referrals(db, [], rows)
+
+
+def drop_referring_index(db):
+    """Drop the referring doctor's index of version 4, to be rebuilt with the study's modalities."""
+    db.drop_index("cached_studies_referring_patient", "cached_studies")
 
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
@@ -71,6 +106,52 @@ MIGRATIONS = {
         "CREATE INDEX cached_studies_date_patient ON cached_studies (study_date, patient_orthanc_id, modalities)",
         "CREATE INDEX cached_studies_referring_patient ON cached_studies "
         "(referring_physician_key, patient_orthanc_id, study_date)",
+    ],
+    5: [
+        # How many patients have a name word starting with each 1- and 2-character prefix: the exact total of
+        # a broad search without counting thousands of words (kept by cache.save_patient_words).
+        """CREATE TABLE cached_name_prefixes (
+            prefix VARCHAR(2) NOT NULL PRIMARY KEY,
+            patient_count INTEGER NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        count_name_prefixes,
+        # Each name word's row carries the whole name (see cache.save_patient_words).
+        "ALTER TABLE cached_patient_words ADD COLUMN name_key VARCHAR(324) NOT NULL DEFAULT ''",
+        """UPDATE cached_patient_words SET name_key = COALESCE((
+            SELECT p.name_key FROM cached_patients p WHERE p.orthanc_id = cached_patient_words.patient_orthanc_id), '')""",
+        # When the patient's newest study arrived in the cache: "new since your last login" without a query.
+        "ALTER TABLE cached_patients ADD COLUMN last_arrival_at DATETIME NULL",
+        """UPDATE cached_patients SET last_arrival_at = (
+            SELECT MAX(s.first_seen_at) FROM cached_studies s WHERE s.patient_orthanc_id = cached_patients.orthanc_id)""",
+        # Each patient as each referring physician sees them (their referred studies only): a referring
+        # doctor's worklist is then read like everyone's, along an index (kept by sync.refresh_patients).
+        """CREATE TABLE cached_referrals (
+            referring_physician_key VARCHAR(324) NOT NULL,
+            orthanc_id CHAR(44) NOT NULL,
+            patient_id VARCHAR(64) NOT NULL DEFAULT '',
+            patient_name VARCHAR(324) NOT NULL DEFAULT '',
+            name_key VARCHAR(324) NOT NULL DEFAULT '',
+            patient_id_key VARCHAR(64) NOT NULL DEFAULT '',
+            birth_date CHAR(10) NOT NULL DEFAULT '',
+            sex VARCHAR(16) NOT NULL DEFAULT '',
+            study_count INTEGER NOT NULL DEFAULT 0,
+            last_study_date CHAR(10) NOT NULL DEFAULT '',
+            modalities VARCHAR(255) NOT NULL DEFAULT '',
+            last_arrival_at DATETIME NULL,
+            updated_at DATETIME NOT NULL,
+            PRIMARY KEY (referring_physician_key, orthanc_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_referrals_patient ON cached_referrals (orthanc_id)",
+        "CREATE INDEX cached_referrals_last_study ON cached_referrals "
+        "(referring_physician_key, last_study_date, orthanc_id)",
+        "CREATE INDEX cached_referrals_name ON cached_referrals (referring_physician_key, name_key, orthanc_id)",
+        "CREATE INDEX cached_referrals_patient_id ON cached_referrals "
+        "(referring_physician_key, patient_id_key, orthanc_id)",
+        fill_referrals,
+        # A referring doctor's worklist with filters or break-glass grants, read from this index alone.
+        drop_referring_index,
+        "CREATE INDEX cached_studies_referring_patient ON cached_studies "
+        "(referring_physician_key, patient_orthanc_id, study_date, modalities, first_seen_at)",
     ],
 }
 

@@ -128,7 +128,6 @@ def patient_row(patient_orthanc_id, studies, now):
     resource keeps the first name it saw, even after a rename.
     """
     newest = max(studies, key=lambda s: (s["study_date"], s["study_time"]))
-    modalities = sorted({m for s in studies for m in s["modalities"].split(",") if m})
     name = newest["patient_name"]
     return {
         "orthanc_id": patient_orthanc_id,
@@ -138,11 +137,31 @@ def patient_row(patient_orthanc_id, studies, now):
         "patient_id_key": search_key(newest["patient_id"])[:64],
         "birth_date": newest["birth_date"],
         "sex": newest["sex"],
+        **study_summary(studies),
+        "updated_at": now,
+    }
+
+
+def study_summary(studies):
+    """Return the columns of a patient row that are derived from some of their studies."""
+    modalities = sorted({m for s in studies for m in s["modalities"].split(",") if m})
+    return {
         "study_count": len(studies),
         "last_study_date": max(s["study_date"] for s in studies),
         "modalities": ",".join(modalities)[:255],
-        "updated_at": now,
+        "last_arrival_at": max((s["first_seen_at"] for s in studies if s["first_seen_at"]), default=None),
     }
+
+
+def referral_rows(patient, studies):
+    """Return the cached_referrals rows of a patient (a patient_row): the patient as each referring physician
+    of their studies sees them, from the studies that physician referred."""
+    by_physician = {}
+    for study in studies:
+        if study["referring_physician_key"]:
+            by_physician.setdefault(study["referring_physician_key"], []).append(study)
+    return [{**patient, **study_summary(own), "referring_physician_key": key}
+            for key, own in sorted(by_physician.items())]
 
 
 def refresh_patients(db, patient_orthanc_ids, now):
@@ -150,7 +169,10 @@ def refresh_patients(db, patient_orthanc_ids, now):
     by_patient = {}
     for study in cache.studies_of_patients(db, patient_orthanc_ids):
         by_patient.setdefault(study["patient_orthanc_id"], []).append(study)
-    cache.save_patients(db, [patient_row(pid, studies, now) for pid, studies in by_patient.items()])
+    patients = [patient_row(pid, studies, now) for pid, studies in by_patient.items()]
+    cache.save_patients(db, patients)
+    cache.save_referrals(db, patient_orthanc_ids,
+                         [row for p in patients for row in referral_rows(p, by_patient[p["orthanc_id"]])])
     cache.delete_patients(db, set(patient_orthanc_ids) - set(by_patient))
 
 

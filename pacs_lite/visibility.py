@@ -43,22 +43,32 @@ def visible_study_condition(scope, alias="s"):
     )
 
 
-def visible_studies(scope):
-    """Return (a FROM-clause source, params) holding the studies the scope may see (the columns a worklist groups on).
+def break_glass_patients(db, scope):
+    """Return the Orthanc ids of the patients a referring doctor holds a live break-glass grant for."""
+    rows = db.query(
+        "SELECT DISTINCT patient_orthanc_id FROM break_glass_grants WHERE user_id = ? AND expires_at > ?",
+        [scope.user_id, scope.now],
+    )
+    return [row["patient_orthanc_id"] for row in rows]
 
-    For a referring doctor it is a union of two index lookups (their own
-    referrals, and the patients of their live break-glass grants): an OR of the
-    two would make the database read every study.
+
+def visible_studies(scope, granted):
+    """Return (a FROM-clause source, params) holding the studies a referring doctor may see.
+
+    granted are their break_glass_patients. Without any, the source is their
+    referrals alone, which one index holds with every column a worklist
+    groups on; with some, it is a union of two index lookups (an OR of the
+    two would make the database read every study).
     """
-    if scope.sees_everything:
-        return "cached_studies", []
+    referrals = """SELECT patient_orthanc_id, study_date, modalities, first_seen_at FROM cached_studies
+        WHERE referring_physician_key = ? AND referring_physician_key <> ''"""
+    if not granted:
+        return f"({referrals})", [scope.referring_key]
+    marks = ", ".join("?" for _ in granted)
     return (
-        """(SELECT orthanc_id, patient_orthanc_id, study_date, modalities FROM cached_studies
-            WHERE referring_physician_key = ? AND referring_physician_key <> ''
+        f"""({referrals}
             UNION ALL
-            SELECT orthanc_id, patient_orthanc_id, study_date, modalities FROM cached_studies
-            WHERE patient_orthanc_id IN (
-                SELECT patient_orthanc_id FROM break_glass_grants WHERE user_id = ? AND expires_at > ?)
-            AND (referring_physician_key <> ? OR referring_physician_key = ''))""",
-        [scope.referring_key, scope.user_id, scope.now, scope.referring_key],
+            SELECT patient_orthanc_id, study_date, modalities, first_seen_at FROM cached_studies
+            WHERE patient_orthanc_id IN ({marks}) AND (referring_physician_key <> ? OR referring_physician_key = ''))""",
+        [scope.referring_key, *granted, scope.referring_key],
     )

@@ -1,27 +1,33 @@
 """SQL for the worklist: patients found by name or PatientID, filtered, sorted and paged, from the cache.
 
-Name search goes through cached_patient_words (one row per word of a name),
-so "each typed word matches the start of a word of the name" is an index
-range per word. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF) need
-no LIKE, so %, _ and * in a search are plain characters.
+Name search goes through cached_patient_words (one row per word of a name,
+carrying the whole name): the rarest typed word is an index range there, and
+the other words are tested on the name of each row found. Prefix ranges
+(word >= 'MUL' AND word < 'MUL' + U+10FFFF) and INSTR need no LIKE, so %, _
+and * in a search are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
   is read in index order (a deep page finds its first row on the index alone);
-- a search or filter: the matching patient ids are collected through indexes;
-  few are then read by primary key and sorted, many are counted and the page
-  found by walking the sort index and testing each patient (they come quickly).
+- a search or filter: the matches are counted up to FEW_MATCHES; that few are
+  read by primary key and sorted; more are counted (a one- or two-letter
+  search from the patient counts kept in cached_name_prefixes) and the page is
+  found by walking the sort index and testing each patient (they come quickly);
+- a cursor (the last row of the previous page) starts the page with an index
+  seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
-referring doctor those columns would count studies they may not see, so their
-patients are grouped from their visible studies instead (few, by nature) and
-sorted in Python.
+referring doctor those columns would count studies they may not see, so they
+read cached_referrals, which holds each patient as each referring physician
+sees them; with a modality or date filter, or a live break-glass grant, their
+patients are grouped from their visible studies instead (few, by nature).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pacs_lite.cache import patient_count
+from pacs_lite.cache import PREFIX_LENGTHS, patient_count, patients_with_name_prefix
+from pacs_lite.db import aggregated_datetime
 from pacs_lite.names import search_key
-from pacs_lite.visibility import visible_studies, visible_study_condition
+from pacs_lite.visibility import break_glass_patients, visible_studies, visible_study_condition
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
@@ -33,8 +39,8 @@ SORTS = {
     "name": ("name_key", "asc"),
     "patient_id": ("patient_id_key", "asc"),
 }
-PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.birth_date, p.sex, p.study_count,
-    p.last_study_date, p.modalities"""
+PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.name_key, p.patient_id_key, p.birth_date, p.sex,
+    p.study_count, p.last_study_date, p.modalities, p.last_arrival_at"""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class WorklistQuery:
     date_to: str = ""
     page: int = 1
     per_page: int = 50
+    after: tuple = ()  # (sort value, orthanc_id) of the row before the page: read from there, not by offset
 
     @property
     def has_study_filter(self):
@@ -57,14 +64,35 @@ class WorklistQuery:
 
     @property
     def offset(self):
-        """Return how many rows come before the page."""
-        return (self.page - 1) * self.per_page
+        """Return how many rows to skip before the page: none after a cursor."""
+        return 0 if self.after else (self.page - 1) * self.per_page
 
     def order_by(self, alias="p"):
         """Return the ORDER BY clause of the query's sort."""
         column, _ = SORTS[self.sort]
         direction = "DESC" if self.order == "desc" else "ASC"
         return f"ORDER BY {alias}.{column} {direction}, {alias}.orthanc_id {direction}"
+
+    def after_condition(self, alias="p"):
+        """Return (SQL condition, params) keeping the rows after the cursor in the sort; always true without one."""
+        if not self.after:
+            return "1 = 1", []
+        column, _ = SORTS[self.sort]
+        value, orthanc_id = self.after
+        later = "<" if self.order == "desc" else ">"
+        # The first part alone is a range the sort index seeks to.
+        return (f"{alias}.{column} {later}= ? AND ({alias}.{column} {later} ? OR {alias}.orthanc_id {later} ?)",
+                [value, value, orthanc_id])
+
+    def cursor_of(self, row):
+        """Return the (sort value, orthanc_id) of a row: the cursor of the page after it."""
+        column, _ = SORTS[self.sort]
+        return row[column], row["orthanc_id"]
+
+    def is_after_cursor(self, row):
+        """Tell whether a row comes after the cursor in the sort (every row does without a cursor)."""
+        key = self.cursor_of(row)
+        return not self.after or (key < self.after if self.order == "desc" else key > self.after)
 
 
 def search_words(text):
@@ -77,21 +105,33 @@ def prefix_range(text):
     return [text, text + TOP]
 
 
-def search_matches(text):
-    """Return (SQL selecting `id`, params): patients whose name words start with every typed word, or whose
-    PatientID starts with the text; None for no search."""
-    words = sorted(search_words(text), key=len, reverse=True)  # the longest word is likely the rarest
+def name_condition(words, column):
+    """Return (SQL condition, params): every word starts a word of the name in column (a name_key, whose
+    words are joined by single spaces)."""
+    parts, params = [], []
+    for word in words:
+        parts.append(f"({column} >= ? AND {column} < ? OR INSTR({column}, ?) > 0)")
+        params += [*prefix_range(word), " " + word]
+    return " AND ".join(parts) or "1 = 1", params
+
+
+def search_matches(text, words):
+    """Return (SQL selecting `id`, params): patients whose name words start with every one of words (the
+    search's, rarest first), or whose PatientID starts with the text; None for no search.
+
+    The rarest word is an index range of cached_patient_words; the others are
+    tested on the name that each of its rows carries.
+    """
     if not words:
         return None
     first, *others = words
-    sql = "SELECT w0.patient_orthanc_id AS id FROM cached_patient_words w0 WHERE w0.word >= ? AND w0.word < ?"
-    params = prefix_range(first[:64])
-    for n, word in enumerate(others, 1):
-        sql += (f" AND EXISTS (SELECT 1 FROM cached_patient_words w{n} WHERE w{n}.patient_orthanc_id = "
-                f"w0.patient_orthanc_id AND w{n}.word >= ? AND w{n}.word < ?)")
-        params += prefix_range(word[:64])
-    sql += " UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?"
-    return sql, params + prefix_range(search_key(text))
+    condition, params = name_condition(others, "w.name_key")
+    return (
+        "SELECT w.patient_orthanc_id AS id FROM cached_patient_words w "
+        f"WHERE w.word >= ? AND w.word < ? AND {condition} "
+        "UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
+        [*prefix_range(first[:64]), *params, *prefix_range(search_key(text))],
+    )
 
 
 def search_condition(text, alias="p"):
@@ -99,14 +139,9 @@ def search_condition(text, alias="p"):
     words = search_words(text)
     if not words:
         return None
-    parts, params = [], []
-    for word in words:
-        # A scalar subquery, not EXISTS: MariaDB turns EXISTS into a materialised IN of every matching word.
-        parts.append(f"(SELECT 1 FROM cached_patient_words w WHERE w.patient_orthanc_id = {alias}.orthanc_id "
-                     "AND w.word >= ? AND w.word < ? LIMIT 1) IS NOT NULL")
-        params += prefix_range(word[:64])
-    condition = f"(({' AND '.join(parts)}) OR ({alias}.patient_id_key >= ? AND {alias}.patient_id_key < ?))"
-    return condition, params + prefix_range(search_key(text))
+    condition, params = name_condition(words, f"{alias}.name_key")
+    return (f"(({condition}) OR ({alias}.patient_id_key >= ? AND {alias}.patient_id_key < ?))",
+            [*params, *prefix_range(search_key(text))])
 
 
 def study_filter_condition(query, alias="s"):
@@ -126,9 +161,10 @@ def study_filter_condition(query, alias="s"):
     return " AND ".join(parts) or "1 = 1", params
 
 
-def matching_patients(query):
-    """Return (SQL selecting `id`, params) of the patients a search and filters keep; None when nothing filters."""
-    search = search_matches(query.search)
+def matching_patients(query, words):
+    """Return (SQL selecting `id`, params) of the patients a search (its words rarest first) and filters keep;
+    None when nothing filters."""
+    search = search_matches(query.search, words)
     if not query.has_study_filter:
         return search
     condition, params = study_filter_condition(query)
@@ -145,47 +181,75 @@ def list_patients(db, query, scope):
     """Return (patient rows of the page, total) for a worklist query as the scope sees it."""
     if not scope.sees_everything:
         return _list_visible_patients(db, query, scope)
-    matches = matching_patients(query)
+    counted = words_rarest_first(db, query.search)
+    matches = matching_patients(query, [word for word, _ in counted])
     if matches is None:
         return _page_in_index_order(db, query), patient_count(db)
     sql, params = matches
-    ids = [] if many_name_matches(db, query) else [
-        row["id"] for row in db.query(f"{sql} LIMIT ?", [*params, FEW_MATCHES + 1])]
-    if ids and len(ids) <= FEW_MATCHES:
-        marks = ", ".join("?" for _ in ids)
-        rows = db.query(
-            f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({marks}) "
-            f"{query.order_by()} LIMIT ? OFFSET ?",
-            [*ids, query.per_page, query.offset],
-        )
-        return rows, len(ids)
-    total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
+    after, after_params = query.after_condition()
+    if not counted or counted[0][1] <= FEW_MATCHES:
+        found = db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) m", [*params, FEW_MATCHES + 1])
+        if found <= FEW_MATCHES:
+            # Few matches: read them by primary key and sort them.
+            rows = db.query(
+                f"SELECT {PATIENT_FIELDS} FROM ({sql}) m JOIN cached_patients p ON p.orthanc_id = m.id "
+                f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
+                [*params, *after_params, query.per_page, query.offset],
+            )
+            return rows, found
+    total = total_from_prefix_counts(db, query, counted)
+    if total is None:
+        total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
     if total == 0:
         return [], 0
     # Many matches: walk the sort index and test each patient; the page fills within a few rows.
     condition, condition_params = patient_condition(query)
     rows = db.query(
-        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {condition} {query.order_by()} LIMIT ? OFFSET ?",
-        [*condition_params, query.per_page, query.offset],
+        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {condition} AND {after} {query.order_by()} "
+        "LIMIT ? OFFSET ?",
+        [*condition_params, *after_params, query.per_page, query.offset],
     )
     return rows, total
 
 
-def many_name_matches(db, query):
-    """Tell cheaply whether every word of a search starts more than FEW_MATCHES name words.
+def words_rarest_first(db, search):
+    """Return [(word, how many it matches)] for the words of a search, the rarest first.
 
-    Collecting the ids of a broad search would sort and deduplicate them all first; one rare word
-    is enough to keep the matches few.
+    A one- or two-letter word counts the patients of its prefix (kept in
+    cached_name_prefixes); a longer one counts the name words it starts, but
+    only up to FEW_MATCHES + 1, so that a common word costs little.
     """
-    words = search_words(query.search)
-    for word in words:
-        found = db.query_value(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c",
-            [*prefix_range(word[:64]), FEW_MATCHES + 1],
-        )
-        if found <= FEW_MATCHES:
-            return False
-    return bool(words)
+    counted = []
+    for word in search_words(search):
+        if len(word) <= max(PREFIX_LENGTHS):
+            found = patients_with_name_prefix(db, word)
+        else:
+            found = db.query_value(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c",
+                [*prefix_range(word[:64]), FEW_MATCHES + 1],
+            )
+        counted.append((word, found))
+    return sorted(counted, key=lambda item: item[1])
+
+
+def total_from_prefix_counts(db, query, counted):
+    """Return the exact total of a search of one short word (a kept prefix) that nothing else filters.
+
+    counted is words_rarest_first of the search. The total is the patients of
+    the prefix plus those whose PatientID starts with the text. None for any
+    other query, and when both are found: a patient may then match both ways,
+    and only a count of the union is exact.
+    """
+    if query.has_study_filter or len(counted) != 1 or len(counted[0][0]) > max(PREFIX_LENGTHS):
+        return None
+    by_name = counted[0][1]
+    by_patient_id = db.query_value(
+        "SELECT COUNT(*) FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
+        prefix_range(search_key(query.search)),
+    )
+    if by_name and by_patient_id:
+        return None
+    return by_name + by_patient_id
 
 
 def patient_condition(query, alias="p"):
@@ -205,59 +269,126 @@ def patient_condition(query, alias="p"):
 
 def _page_in_index_order(db, query):
     """Read a page of all patients along the sort index."""
-    if query.offset < DEEP_OFFSET:
-        return db.query(
-            f"SELECT {PATIENT_FIELDS} FROM cached_patients p {query.order_by()} LIMIT ? OFFSET ?",
-            [query.per_page, query.offset],
+    if query.offset and query.offset >= DEEP_OFFSET:
+        # A deep page: the row before it, found on the (covering) index alone, is its cursor.
+        column, _ = SORTS[query.sort]
+        before = db.query_one(
+            f"SELECT p.{column}, p.orthanc_id FROM cached_patients p {query.order_by()} LIMIT 1 OFFSET ?",
+            [query.offset - 1],
         )
-    column, _ = SORTS[query.sort]
-    # The page's first row, found on the (covering) index alone, then the page from there.
-    first = db.query_one(
-        f"SELECT p.{column} AS sort_value, p.orthanc_id FROM cached_patients p {query.order_by()} LIMIT 1 OFFSET ?",
-        [query.offset],
-    )
-    if first is None:
-        return []
-    before = "<" if query.order == "desc" else ">"
+        if before is None:
+            return []
+        query = replace(query, after=query.cursor_of(before))
+    after, params = query.after_condition()
     return db.query(
-        f"""
-        SELECT {PATIENT_FIELDS}
-        FROM cached_patients p
-        WHERE p.{column} {before}= ? AND (p.{column} {before} ? OR p.orthanc_id {before}= ?)
-        {query.order_by()}
-        LIMIT ?
-        """,
-        [first["sort_value"], first["sort_value"], first["orthanc_id"], query.per_page],
+        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
+        [*params, query.per_page, query.offset],
     )
 
 
 def _list_visible_patients(db, query, scope):
-    """List patients grouped from the studies the scope may see, with counts of those studies only."""
-    source, params = visible_studies(scope)
-    where, where_params = "1 = 1", []
+    """List a referring doctor's patients, with counts of the studies they may see only."""
+    granted = break_glass_patients(db, scope)
+    if not granted and not query.has_study_filter:
+        return _list_referred_patients(db, query, scope)
+    return _list_patients_of_visible_studies(db, query, scope, granted)
+
+
+def _list_referred_patients(db, query, scope):
+    """Read a referring doctor's patients from cached_referrals, along its index for the sort."""
+    condition, params = "p.referring_physician_key = ?", [scope.referring_key]
     search = search_condition(query.search)
     if search:
+        condition = f"{condition} AND {search[0]}"
+        params += search[1]
+    total = db.query_value(f"SELECT COUNT(*) FROM cached_referrals p WHERE {condition}", params)
+    after, after_params = query.after_condition()
+    rows = db.query(
+        f"SELECT {PATIENT_FIELDS} FROM cached_referrals p WHERE {condition} AND {after} {query.order_by()} "
+        "LIMIT ? OFFSET ?",
+        [*params, *after_params, query.per_page, query.offset],
+    )
+    return rows, total
+
+
+def _list_patients_of_visible_studies(db, query, scope, granted):
+    """List patients grouped from the studies the scope may see (granted: its break_glass_patients)."""
+    source, source_params = visible_studies(scope, granted)
+    column, _ = SORTS[query.sort]
+    search = search_condition(query.search)
+    # The patient rows are joined only when the search or the sort needs them.
+    join, where, where_params = "", "1 = 1", []
+    if search or column != "last_study_date":
+        join = "JOIN cached_patients p ON p.orthanc_id = v.patient_orthanc_id"
+    if search:
         where, where_params = search
+    sort_value = "" if column == "last_study_date" else f", MAX(p.{column}) AS {column}"
     having, having_params = "1 = 1", []
     if query.has_study_filter:
         condition, having_params = study_filter_condition(query, alias="v")
         having = f"MAX(CASE WHEN {condition} THEN 1 ELSE 0 END) = 1"
     grouped = f"""
-        SELECT v.patient_orthanc_id AS orthanc_id, MAX(v.study_date) AS last_study_date,
-            MAX(p.name_key) AS name_key, MAX(p.patient_id_key) AS patient_id_key
+        SELECT v.patient_orthanc_id AS orthanc_id, MAX(v.study_date) AS last_study_date, COUNT(*) AS study_count,
+            MAX(v.first_seen_at) AS last_arrival_at {sort_value}
         FROM {source} v
-        JOIN cached_patients p ON p.orthanc_id = v.patient_orthanc_id
+        {join}
         WHERE {where}
         GROUP BY v.patient_orthanc_id
         HAVING {having}
     """
-    found = db.query(grouped, [*params, *where_params, *having_params])
-    # One read, sorted here: code-point order, as the binary collations of both databases sort.
-    column, _ = SORTS[query.sort]
-    found.sort(key=lambda row: (row[column], row["orthanc_id"]), reverse=query.order == "desc")
-    ids = [row["orthanc_id"] for row in found[query.offset:query.offset + query.per_page]]
-    rows = {row["orthanc_id"]: row for row in patients_as_seen(db, ids, scope)}
-    return [rows[i] for i in ids if i in rows], len(found)
+    params = [*source_params, *where_params, *having_params]
+    total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", params)
+    after, after_params = query.after_condition(alias="g")
+    page = db.query(
+        f"SELECT g.* FROM ({grouped}) g WHERE {after} {query.order_by('g')} LIMIT ? OFFSET ?",
+        [*params, *after_params, query.per_page, query.offset],
+    )
+    ids = [row["orthanc_id"] for row in page]
+    patients = {row["orthanc_id"]: row for row in patient_details(db, ids)}
+    modalities = modalities_seen(db, source, source_params, ids)
+    return [seen_patient(patients[row["orthanc_id"]], row, modalities.get(row["orthanc_id"], set()))
+            for row in page if row["orthanc_id"] in patients], total
+
+
+def modalities_seen(db, source, params, patient_ids):
+    """Return {patient: set of modalities} of the studies in a source of visible studies."""
+    if not patient_ids:
+        return {}
+    marks = ", ".join("?" for _ in patient_ids)
+    rows = db.query(
+        f"SELECT v.patient_orthanc_id, v.modalities FROM {source} v WHERE v.patient_orthanc_id IN ({marks})",
+        [*params, *patient_ids],
+    )
+    found = {}
+    for row in rows:
+        found.setdefault(row["patient_orthanc_id"], set()).update(m for m in row["modalities"].split(",") if m)
+    return found
+
+
+def patient_details(db, patient_ids):
+    """Return the cached rows of some patients: who they are, without what is derived from their studies."""
+    if not patient_ids:
+        return []
+    marks = ", ".join("?" for _ in patient_ids)
+    return db.query(
+        f"""
+        SELECT orthanc_id, patient_id, patient_name, name_key, patient_id_key, birth_date, sex
+        FROM cached_patients
+        WHERE orthanc_id IN ({marks})
+        """,
+        list(patient_ids),
+    )
+
+
+def seen_patient(patient, studies, modalities):
+    """Return a patient row whose counts, dates and modalities are those of the studies seen (a grouped row)."""
+    return {
+        **patient,
+        "study_count": studies["study_count"],
+        "last_study_date": studies["last_study_date"],
+        "modalities": ",".join(sorted(modalities)),
+        "last_arrival_at": aggregated_datetime(studies["last_arrival_at"]),
+    }
 
 
 def patients_as_seen(db, patient_ids, scope):
@@ -268,50 +399,29 @@ def patients_as_seen(db, patient_ids, scope):
     marks = ", ".join("?" for _ in patient_ids)
     studies = db.query(
         f"""
-        SELECT s.patient_orthanc_id, s.study_date, s.modalities
+        SELECT s.patient_orthanc_id, s.study_date, s.modalities, s.first_seen_at
         FROM cached_studies s
         WHERE s.patient_orthanc_id IN ({marks})
         AND {visible}
         """,
         [*patient_ids, *params],
     )
-    patients = db.query(
-        f"""
-        SELECT orthanc_id, patient_id, patient_name, birth_date, sex
-        FROM cached_patients
-        WHERE orthanc_id IN ({marks})
-        """,
-        list(patient_ids),
-    )
+    by_patient = {}
+    for study in studies:
+        by_patient.setdefault(study["patient_orthanc_id"], []).append(study)
     seen = []
-    for patient in patients:
-        own = [s for s in studies if s["patient_orthanc_id"] == patient["orthanc_id"]]
-        if not own:
-            continue
-        modalities = sorted({m for s in own for m in s["modalities"].split(",") if m})
-        seen.append({
-            **patient,
-            "study_count": len(own),
-            "last_study_date": max(s["study_date"] for s in own),
-            "modalities": ",".join(modalities),
-        })
+    for patient in patient_details(db, patient_ids):
+        own = by_patient.get(patient["orthanc_id"])
+        if own:
+            summary = {
+                "study_count": len(own),
+                "last_study_date": max(s["study_date"] for s in own),
+                "last_arrival_at": max((s["first_seen_at"] for s in own if s["first_seen_at"]), default=None),
+            }
+            seen.append(seen_patient(patient, summary, {m for s in own for m in s["modalities"].split(",") if m}))
     return seen
 
 
-def patients_with_new_studies(db, patient_ids, scope, since):
-    """Return the ids of the patients having a visible study that arrived after since."""
-    if not patient_ids or since is None:
-        return set()
-    visible, params = visible_study_condition(scope)
-    marks = ", ".join("?" for _ in patient_ids)
-    rows = db.query(
-        f"""
-        SELECT DISTINCT s.patient_orthanc_id
-        FROM cached_studies s
-        WHERE s.patient_orthanc_id IN ({marks})
-        AND s.first_seen_at > ?
-        AND {visible}
-        """,
-        [*patient_ids, since, *params],
-    )
-    return {row["patient_orthanc_id"] for row in rows}
+def has_new_studies(row, since):
+    """Tell whether a patient row's newest visible study arrived after since (None: nothing is new)."""
+    return bool(since and row["last_arrival_at"] and row["last_arrival_at"] > since)

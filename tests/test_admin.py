@@ -419,7 +419,7 @@ def test_patient_names_are_found_without_case_or_accents_through_the_cache(db, a
         cache.save_patients(db, [{
             "orthanc_id": "0" * 8 + "-00000000" * 4, "patient_id": "PL0003", "patient_name": MULLER["patient_name"],
             "name_key": search_key("MÜLLER^JÜRGEN"), "patient_id_key": "PL0003", "birth_date": "", "sex": "",
-            "study_count": 1, "last_study_date": "", "modalities": "", "updated_at": NOW,
+            "study_count": 1, "last_study_date": "", "modalities": "", "last_arrival_at": None, "updated_at": NOW,
         }])
     response, rows = audit_page(admin, patient="jurgen mul")
     assert total_of(response) == 121 and {row["patient"] for row in rows} == {"MÜLLER, JÜRGEN (PL0003)"}

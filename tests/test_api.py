@@ -1,6 +1,8 @@
 """The four API endpoints and break-glass, on SQLite and MariaDB, with the sample studies synced from a real Orthanc."""
 
+import base64
 import datetime
+import json
 
 import pytest
 
@@ -161,6 +163,11 @@ def test_sorting_and_paging(radiologist, sample_plan):
     ({"date_from": "2024-02-01", "date_to": "2024-01-01"}, "date_from is after date_to"),
     ({"modality": "C T"}, "modality must be"),
     ({"search": "x" * 201}, "search is too long"),
+    ({"cursor": "abc"}, "cursor is not one this worklist gave"),
+    ({"cursor": "!!"}, "cursor is not one this worklist gave"),
+    ({"cursor": base64.urlsafe_b64encode(b'["last_study_date","desc",1,2]').decode()}, "cursor is not one"),
+    ({"cursor": base64.urlsafe_b64encode(json.dumps(["name", "asc", "DOE", "0" * 8 + "-00000000" * 4]).encode())
+      .decode()}, "cursor belongs to another sort order"),
 ])
 def test_malformed_worklist_parameters_get_a_400_with_a_message(radiologist, args, message):
     response = radiologist.get("/api/patient_list_api", query_string=args)
@@ -332,13 +339,40 @@ def test_studies_new_since_the_previous_login_are_marked(app, synced, sample_pla
     first = app.test_client()
     login(first, "rad", PASSWORD)
     assert not any(p["hasNewStudies"] for p in worklist(first, per_page=200)["patients"])
+    # A study arriving later, as the sync records it: the study's first_seen_at, then its patient's row.
     db.execute("UPDATE cached_studies SET first_seen_at = ? WHERE study_uid = ?",
                (datetime.datetime(2099, 1, 1), sample_plan.studies[0].study_uid))
+    patient_oid = db.query_value("SELECT patient_orthanc_id FROM cached_studies WHERE study_uid = ?",
+                                 (sample_plan.studies[0].study_uid,))
+    sync.refresh_patients(db, [patient_oid], datetime.datetime(2099, 1, 1))
     db.commit()
     later = app.test_client()
     login(later, "rad", PASSWORD)
     flagged = [p["patientID"] for p in worklist(later, per_page=200)["patients"] if p["hasNewStudies"]]
     assert flagged == [sample_plan.patients[0].patient_id]
+
+
+def test_a_referring_doctor_sees_new_studies_among_their_own_only(app, synced, sample_plan, db):
+    make_user(app, "house2", PASSWORD, "referring_doctor", dicom_name="House^Gregory")
+    first = app.test_client()
+    login(first, "house2", PASSWORD)
+    mine = house_studies(sample_plan)
+    # One of House's patients has a new study of House's, another a new study of another doctor's.
+    referred, = [(p, s) for p, s in mine if len(p.studies) == 1][:1]
+    shared, other_doctors = next((p, s) for p, _ in mine for s in p.studies
+                                 if (p, s) not in mine and p is not referred[0])
+    for study in (referred[1], other_doctors):
+        db.execute("UPDATE cached_studies SET first_seen_at = ? WHERE study_uid = ?",
+                   (datetime.datetime(2099, 1, 1), study.study_uid))
+    # As the sync records arrivals: the studies' first_seen_at, then their patients' rows.
+    sync.refresh_patients(db, [row["orthanc_id"] for row in db.query("SELECT orthanc_id FROM cached_patients")],
+                          datetime.datetime(2099, 1, 1))
+    db.commit()
+    later = app.test_client()
+    login(later, "house2", PASSWORD)
+    listed = worklist(later, per_page=200)["patients"]
+    assert shared.patient_id in [p["patientID"] for p in listed]
+    assert [p["patientID"] for p in listed if p["hasNewStudies"]] == [referred[0].patient_id]
 
 
 def test_orthanc_problems_in_the_viewer_paths(app, empty_orthanc, sample_plan, db):
@@ -398,3 +432,47 @@ def test_the_unfiltered_total_follows_the_cache(radiologist, synced, db, sample_
                                             (study.study_uid,)))
     assert orthanc_id and worklist(radiologist)["total"] == len(sample_plan.patients) - 1
     assert db.query_value("SELECT COUNT(*) FROM cached_patients") == len(sample_plan.patients) - 1
+
+
+@pytest.mark.parametrize("args", [
+    {}, {"sort": "name", "per_page": "3", "page": "2"}, {"sort": "patient_id", "order": "desc"}, {"search": "s"},
+    {"search": "pl00", "sort": "name"}, {"search": "müller", "page": "1"},
+])
+def test_a_referring_doctors_list_is_the_same_read_from_referrals_or_grouped_from_studies(house, monkeypatch, args):
+    from pacs_lite import worklist as worklist_sql
+
+    expected = worklist(house, **args)
+    # A live grant for a patient without studies changes nothing but sends the list through the grouping.
+    monkeypatch.setattr(worklist_sql, "break_glass_patients", lambda db, scope: ["0" * 8 + "-00000000" * 4])
+    again = worklist(house, **args)
+    assert again == expected and expected["total"] > 0
+
+
+@pytest.mark.parametrize("user, args", [
+    ("radiologist", {}), ("radiologist", {"sort": "name"}), ("radiologist", {"sort": "patient_id", "order": "desc"}),
+    ("radiologist", {"search": "s"}), ("radiologist", {"modality": "CT"}),
+    ("house", {}), ("house", {"sort": "name", "order": "desc"}),
+])
+@pytest.mark.parametrize("plans", ["default", "deep pages and walks"])
+def test_paging_by_cursor_gives_the_pages_of_page_numbers(radiologist, house, monkeypatch, user, args, plans):
+    from pacs_lite import worklist as worklist_sql
+
+    browser = {"radiologist": radiologist, "house": house}[user]
+    if plans != "default":
+        monkeypatch.setattr(worklist_sql, "DEEP_OFFSET", 0)
+        monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
+    first = worklist(browser, **args, per_page=2)
+    pages, cursor = [first], first["nextCursor"]
+    for page in range(2, 100):
+        numbered = worklist(browser, **args, per_page=2, page=page)
+        # page=1 with the cursor: the cursor alone says where the page starts.
+        by_cursor = worklist(browser, **args, per_page=2, cursor=cursor) if cursor else {"patients": []}
+        assert patient_ids(by_cursor) == patient_ids(numbered)
+        if not numbered["patients"]:
+            break
+        assert by_cursor["total"] == numbered["total"] == first["total"]
+        pages.append(numbered)
+        cursor = by_cursor["nextCursor"]
+    seen = [pid for page in pages for pid in patient_ids(page)]
+    assert len(seen) == len(set(seen)) == first["total"] > 2
+    assert pages[-1]["nextCursor"] is None or len(pages[-1]["patients"]) == 2

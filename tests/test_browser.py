@@ -217,7 +217,9 @@ def test_sorting_and_paging(page, sample_plan):
     expect(page.locator("#page-of")).to_have_text("Page 1 of 3")
     expect(page.get_by_role("button", name="‹ Previous")).to_be_disabled()
 
-    page.get_by_role("button", name="Next ›").click()
+    with page.expect_request(re.compile(r"/api/patient_list_api\?.*page=2")) as next_page:
+        page.get_by_role("button", name="Next ›").click()
+    assert "cursor=" in next_page.value.url  # Next reads on from where page 1 ended, not by offset
     expect(page.locator("#page-of")).to_have_text("Page 2 of 3")
     expect(page.locator("#worklist-summary")).to_have_text(f"9–16 of {len(all_ids)} patients")
     expect(page.locator("#patient-rows td.patient-id")).to_have_text(all_ids[PAGE_SIZE:2 * PAGE_SIZE])

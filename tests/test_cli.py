@@ -59,6 +59,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2026-01-02 03:04:05', 'login', 'kept')")
     db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, updated_at) "
                "VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2026-01-02 03:04:05')", ("a" * 8 + "-aaaaaaaa" * 4,))
+    db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
+               "referring_physician_key, updated_at) VALUES (?, ?, '1.2.3', '2024-03-01', 'CT,MR', 'HOUSE GREGORY', "
+               "'2026-01-02 03:04:05')", ("b" * 8 + "-bbbbbbbb" * 4, "a" * 8 + "-aaaaaaaa" * 4))
     db.commit()
     monkeypatch.undo()
     assert schema.init_db(db) == (1, schema.LATEST_VERSION)
@@ -67,6 +70,13 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     words = db.query("SELECT word FROM cached_patient_words ORDER BY word")
     assert [w["word"] for w in words] == ["JURGEN", "MULLER"]  # the migration indexed the existing names
     assert db.query_value("SELECT patient_count FROM sync_state") == 1  # and counted them
+    prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
+    assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("M", 1), ("MU", 1)]
+    assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}
+    referral = db.query_one("SELECT * FROM cached_referrals")
+    assert (referral["referring_physician_key"], referral["name_key"], referral["study_count"],
+            referral["last_study_date"], referral["modalities"]) == ("HOUSE GREGORY", "MULLER JURGEN", 1,
+                                                                     "2024-03-01", "CT,MR")
     assert db.query_value("SELECT previous_login_at FROM users") is None  # the new column is there
     assert schema.current_version(db) == schema.LATEST_VERSION
     assert schema.init_db(db) == (schema.LATEST_VERSION, schema.LATEST_VERSION)

@@ -1,5 +1,6 @@
 """The cache sync against a real Orthanc, on SQLite and MariaDB."""
 
+import datetime
 import os
 import subprocess
 import sys
@@ -55,11 +56,50 @@ def assert_patients_match_their_studies(db):
         studies = db.query("SELECT * FROM cached_studies WHERE patient_orthanc_id = ?", (patient["orthanc_id"],))
         assert patient["study_count"] == len(studies) > 0
         assert patient["last_study_date"] == max(s["study_date"] for s in studies)
+        assert patient["last_arrival_at"] == max(s["first_seen_at"] for s in studies)
     orphans = db.query_value(
         "SELECT COUNT(*) FROM cached_studies s LEFT JOIN cached_patients p ON p.orthanc_id = s.patient_orthanc_id "
         "WHERE p.orthanc_id IS NULL"
     )
     assert orphans == 0
+    assert kept_prefix_counts(db) == counted_prefix_counts(db)
+    assert_referrals_match_their_studies(db)
+
+
+def assert_referrals_match_their_studies(db):
+    """Check cached_referrals: one row per referring physician and patient, derived from that physician's studies."""
+    expected = {}
+    for study in db.query("SELECT * FROM cached_studies WHERE referring_physician_key <> ''"):
+        row = expected.setdefault((study["referring_physician_key"], study["patient_orthanc_id"]),
+                                  {"study_count": 0, "last_study_date": "", "modalities": set()})
+        row["study_count"] += 1
+        row["last_study_date"] = max(row["last_study_date"], study["study_date"])
+        row["modalities"].update(m for m in study["modalities"].split(",") if m)
+    kept = {}
+    for row in db.query("SELECT r.*, p.name_key AS patient_name_key FROM cached_referrals r "
+                        "JOIN cached_patients p ON p.orthanc_id = r.orthanc_id"):
+        assert row["name_key"] == row["patient_name_key"]
+        kept[(row["referring_physician_key"], row["orthanc_id"])] = {
+            "study_count": row["study_count"], "last_study_date": row["last_study_date"],
+            "modalities": set(filter(None, row["modalities"].split(",")))}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_referrals") == len(expected)
+
+
+def kept_prefix_counts(db):
+    """Return cached_name_prefixes as {prefix: patients}, leaving out prefixes no patient has any more."""
+    rows = db.query("SELECT prefix, patient_count FROM cached_name_prefixes WHERE patient_count <> 0")
+    return {row["prefix"]: row["patient_count"] for row in rows}
+
+
+def counted_prefix_counts(db):
+    """Count, from the cached name words, the patients of every 1- and 2-character word prefix."""
+    counts = {}
+    for length in (1, 2):
+        rows = db.query("SELECT DISTINCT word, patient_orthanc_id FROM cached_patient_words")
+        pairs = {(row["word"][:length], row["patient_orthanc_id"]) for row in rows}
+        for prefix, _ in pairs:
+            counts[prefix] = counts.get(prefix, 0) + 1
+    return counts
 
 
 def test_first_fill_caches_every_sample_study_true_to_the_plan(app, db, sample_client, sample_plan):
@@ -156,6 +196,21 @@ def test_evicting_a_study_orthanc_lost_fixes_the_patient_at_once(app, db, empty_
     sync.evict_study(db, row["orthanc_id"])
     assert cached_study(db, patient.studies[0].study_uid) is None
     assert db.query_value("SELECT study_count FROM cached_patients") == 1
+
+
+def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
+    def patient(letter, name_key):
+        return {"orthanc_id": letter * 8 + f"-{letter * 8}" * 4, "patient_id": letter, "patient_name": name_key,
+                "name_key": name_key, "patient_id_key": letter.upper(), "birth_date": "", "sex": "",
+                "study_count": 1, "last_study_date": "2024-01-01", "modalities": "CT", "last_arrival_at": None,
+                "updated_at": datetime.datetime(2026, 1, 1)}
+
+    cache.save_patients(db, [patient("a", "MULLER JURGEN"), patient("b", "MARTIN JOHN J")])
+    assert kept_prefix_counts(db) == {"M": 2, "MU": 1, "MA": 1, "J": 2, "JU": 1, "JO": 1}
+    cache.save_patients(db, [patient("a", "SMITH JURGEN")])
+    assert kept_prefix_counts(db) == {"M": 1, "MA": 1, "S": 1, "SM": 1, "J": 2, "JU": 1, "JO": 1}
+    cache.delete_patients(db, [patient("b", "")["orthanc_id"]])
+    assert kept_prefix_counts(db) == {"S": 1, "SM": 1, "J": 1, "JU": 1} == counted_prefix_counts(db)
 
 
 def test_a_feed_that_went_backwards_forces_a_full_pass(app, db, sample_client):

@@ -1,6 +1,9 @@
 """Reading and checking API parameters; anything malformed is a 400 with a message."""
 
+import base64
+import binascii
 import datetime
+import json
 import re
 
 from flask import abort
@@ -11,6 +14,7 @@ from pacs_lite.worklist import SORTS, WorklistQuery
 MAX_PER_PAGE = 200
 MAX_PAGE = 100_000
 MAX_SEARCH = 200
+MAX_CURSOR = 1000
 MODALITY = re.compile(r"^[A-Z0-9]{1,16}$")
 UID = re.compile(r"^[0-9.]{1,64}$")
 
@@ -66,6 +70,7 @@ def worklist_query(args, page_size):
         bad_request("date_from is after date_to")
     per_page = min(whole_number(args, "per_page", page_size, 1), MAX_PER_PAGE)
     return WorklistQuery(
+        after=page_cursor(args, sort, order),
         search=search,
         sort=sort,
         order=order,
@@ -75,6 +80,33 @@ def worklist_query(args, page_size):
         page=whole_number(args, "page", 1, 1, MAX_PAGE),
         per_page=per_page,
     )
+
+
+def encode_cursor(query, row):
+    """Return the cursor of the page after a row: an opaque token for the `cursor` parameter."""
+    value, orthanc_id = query.cursor_of(row)
+    text = json.dumps([query.sort, query.order, value, orthanc_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def page_cursor(args, sort, order):
+    """Read the optional `cursor` parameter: return its (sort value, orthanc_id), or () without one."""
+    raw = args.get("cursor", "").strip()
+    if not raw:
+        return ()
+    message = "cursor is not one this worklist gave (use the nextCursor of the previous page)"
+    if len(raw) > MAX_CURSOR:
+        bad_request(message)
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error):
+        bad_request(message)
+    if not (isinstance(decoded, list) and len(decoded) == 4 and all(isinstance(v, str) for v in decoded)
+            and is_orthanc_id(decoded[3])):
+        bad_request(message)
+    if decoded[:2] != [sort, order]:
+        bad_request("cursor belongs to another sort order: start again from page 1")
+    return decoded[2], decoded[3]
 
 
 def orthanc_id(args, name):

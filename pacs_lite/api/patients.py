@@ -24,14 +24,14 @@ def patient_list_api():
     db, now = get_db(), utc_now()
     scope = scope_for(current_user, now)
     rows, total = worklist.list_patients(db, query, scope)
-    new = worklist.patients_with_new_studies(db, [r["orthanc_id"] for r in rows], scope,
-                                             current_user.previous_login_at)
+    since = current_user.previous_login_at
     return jsonify(
         success=True,
-        patients=[patient_json(row, row["orthanc_id"] in new) for row in rows],
+        patients=[patient_json(row, worklist.has_new_studies(row, since)) for row in rows],
         total=total,
         page=query.page,
         per_page=query.per_page,
+        nextCursor=params.encode_cursor(query, rows[-1]) if len(rows) == query.per_page else None,
         cache=cache_json(cache.get_sync_state(db), now),
     )
 

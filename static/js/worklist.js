@@ -39,6 +39,9 @@ let highlighted = -1;
 let searchTimer = 0;
 let inFlight = null;
 let cache = null; // {syncedAt, ageSeconds, orthancError} and when we received it
+// Where pages start: the nextCursor of the page before each, for the list they were read from. With a
+// cursor the server seeks to the page along its index instead of counting every row before it.
+const pageCursors = { list: "", byPage: new Map() };
 
 // ------------------------------------------------------------------ state
 
@@ -221,6 +224,25 @@ nextButton.addEventListener("click", () => {
 
 // ------------------------------------------------------------------ list
 
+/** Return what identifies the list shown: the state without the page. */
+function listKey() {
+  return JSON.stringify([state.search, state.modality, state.date_from, state.date_to, state.sort, state.order]);
+}
+
+/** Return the cursor of a page of the current list, or "" when it has none yet. */
+function cursorOf(page) {
+  return pageCursors.list === listKey() ? pageCursors.byPage.get(page) || "" : "";
+}
+
+/** Remember where the page after this one starts. */
+function rememberCursor(page, nextCursor) {
+  if (pageCursors.list !== listKey()) {
+    pageCursors.list = listKey();
+    pageCursors.byPage.clear();
+  }
+  if (nextCursor) pageCursors.byPage.set(page + 1, nextCursor);
+}
+
 /** Return the study browser URL of a patient. */
 function studiesUrl(patient) {
   return appUrl("/studies?patientId=" + encodeURIComponent(patient.orthancId));
@@ -296,6 +318,7 @@ async function loadPatients() {
       date_from: state.date_from,
       date_to: state.date_to,
       page: state.page,
+      cursor: cursorOf(state.page),
     }, { signal: controller.signal });
     if (controller.signal.aborted) return;
     const perPage = Number(data.per_page) || 1;
@@ -307,6 +330,7 @@ async function loadPatients() {
       return;
     }
     showMessage(errorBox, "");
+    rememberCursor(state.page, data.nextCursor);
     showPatients(data);
   } catch (error) {
     if (error.name === "AbortError") return;
