@@ -2,8 +2,8 @@
 
 Fills the cache tables with P synthetic patients and S studies (1-2 series
 each) through the project's own data layer (sync.study_row / series_row /
-patient_row, then cache.save_studies / cache.save_patients in batches, one
-transaction per batch), once into a SQLite file and once into a private
+patient_row / referral_rows, then cache.save_studies / save_patients /
+save_referrals in batches, one transaction per batch), once into a SQLite file and once into a private
 MariaDB. Then, for each database, starts a real `python -m pacs_lite serve`
 (waitress, 4 threads), logs in a radiologist and a referring doctor
 (HOUSE^GREGORY) over HTTP, and times R sequential requests of each query
@@ -49,7 +49,7 @@ from pacs_lite.clock import utc_now  # noqa: E402
 from pacs_lite.db import connect, forget_thread_connections  # noqa: E402
 from pacs_lite.names import person_name_key  # noqa: E402
 from pacs_lite.orthanc import ORTHANC_ID  # noqa: E402
-from pacs_lite.schema import LATEST_VERSION, init_db  # noqa: E402
+from pacs_lite.schema import init_db  # noqa: E402
 from pacs_lite.visibility import Scope  # noqa: E402
 from tests.mariadb_server import MariaDBServer, free_port  # noqa: E402
 
@@ -62,6 +62,7 @@ MIN_REQUESTS = 20  # a shape over its time budget still gets this many timed req
 HTTP_TIMEOUT = 120
 START_TIMEOUT = 60
 TARGET_P50, TARGET_P99 = 5.0, 20.0
+FROM_PAGE_BEFORE = "from the page before"  # a shape's cursor: the nextCursor of the page before it
 PASSWORD = "worklist bench password"
 RADIOLOGIST, REFERRING = "bench_radiologist", "bench_house"
 HOUSE = "HOUSE^GREGORY"
@@ -164,7 +165,7 @@ def generate(patients, studies, now):
         per_patient[index] += 1
     house = set(rng.sample(range(studies), min(HOUSE_STUDIES, studies)))
     study_number = 0
-    batch = ([], [], [])
+    batch = ([], [], [], [])
     for p in range(patients):
         patient_id = str(ids[p])
         name = f"{rng.choices(FAMILY, family_weights)[0]}^{rng.choices(GIVEN, given_weights)[0]}"
@@ -222,10 +223,12 @@ def generate(patients, studies, now):
             batch[0].append(row)
             batch[1].extend(series_rows)
             study_number += 1
-        batch[2].append(sync.patient_row(patient_oid, own, now))
+        patient = sync.patient_row(patient_oid, own, now)
+        batch[2].append(patient)
+        batch[3].extend(sync.referral_rows(patient, own))
         if len(batch[2]) == BATCH_PATIENTS or p == patients - 1:
             yield batch
-            batch = ([], [], [])
+            batch = ([], [], [], [])
 
 
 def fill(url, patients, studies):
@@ -235,11 +238,12 @@ def fill(url, patients, studies):
     db.commit()
     now = utc_now()
     started, in_db, done = time.perf_counter(), 0.0, 0
-    for study_rows, series_rows, patient_rows in generate(patients, studies, now):
+    for study_rows, series_rows, patient_rows, referral_rows in generate(patients, studies, now):
         t = time.perf_counter()
         with db.transaction():
             cache.save_studies(db, study_rows, series_rows)
             cache.save_patients(db, patient_rows)
+            cache.save_referrals(db, [p["orthanc_id"] for p in patient_rows], referral_rows)
         in_db += time.perf_counter() - t
         done += len(study_rows)
         if done % 50_000 < len(study_rows):
@@ -256,17 +260,21 @@ def fill(url, patients, studies):
 
 
 def fill_marker(args):
-    """Return what identifies a fill: a kept database is reused only when this matches."""
-    return {"patients": args.patients, "studies": args.studies, "seed": SEED, "format": FILL_FORMAT,
-            "schema": LATEST_VERSION}
+    """Return what identifies a fill: a kept database is reused only when this matches.
+
+    The schema version is not part of it: a kept fill is upgraded in place by init_db, as a clinic's is.
+    """
+    return {"patients": args.patients, "studies": args.studies, "seed": SEED, "format": FILL_FORMAT}
 
 
 def marker_matches(folder, kind, args):
     """Tell whether folder holds a finished fill of this kind with the same parameters."""
     try:
-        return json.loads((folder / f"{kind}.filled.json").read_text()) == fill_marker(args)
+        kept = json.loads((folder / f"{kind}.filled.json").read_text())
     except (OSError, ValueError):
         return False
+    wanted = fill_marker(args)
+    return {key: kept.get(key) for key in wanted} == wanted
 
 
 def write_marker(folder, kind, args):
@@ -277,8 +285,15 @@ def write_marker(folder, kind, args):
 def prepare_database(kind, url, folder, args):
     """Fill the database unless a kept fill with the same parameters is in folder."""
     if marker_matches(folder, kind, args):
-        counts = cache.counts(connect(url))
-        connect(url).rollback()
+        db = connect(url)
+        started = time.perf_counter()
+        before, after = init_db(db)
+        db.commit()
+        if before != after:
+            print(f"{kind}: upgraded the kept fill from schema version {before} to {after} in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+        counts = cache.counts(db)
+        db.rollback()
         print(f"{kind}: reusing the kept fill ({counts['patients']:,} patients, {counts['studies']:,} studies, "
               f"{counts['series']:,} series)", flush=True)
         return
@@ -289,6 +304,16 @@ def prepare_database(kind, url, folder, args):
           f"{counts['studies']:,} studies, {counts['series']:,} series, "
           f"{counts['studies'] / in_db:,.0f} studies/s)", flush=True)
     write_marker(folder, kind, args)
+
+
+def warm_buffer_pool(url):
+    """Read the cache tables once, as the buffer pool of a server that has been running for a while holds them."""
+    db = connect(url)
+    started = time.perf_counter()
+    for table in ("cached_patients", "cached_studies", "cached_patient_words", "cached_referrals"):
+        db.query(f"SELECT COUNT(*) FROM {table} FORCE INDEX (PRIMARY)")
+    db.rollback()
+    print(f"MariaDB: read the cache tables into the buffer pool in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 # ---------------------------------------------------------------- the server and the client
@@ -389,6 +414,7 @@ def shapes(url):
         ("floor: /auth/check_session", "radiologist", None),
         ("page 1", "radiologist", {}),
         ("deep page (1000 x 50)", "radiologist", {"page": "1000", "per_page": "50"}),
+        ("deep page, Next from 999", "radiologist", {"page": "1000", "per_page": "50", "cursor": FROM_PAGE_BEFORE}),
         ("search 's' (broad)", "radiologist", {"search": "s"}),
         ("search 'muller jurg' (narrow)", "radiologist", {"search": "muller jurg"}),
         (f"PatientID prefix '{patient_id[:4]}'", "radiologist", {"search": patient_id[:4]}),
@@ -427,15 +453,20 @@ class Result:
 
 
 def measure(http, server, params, count, budget):
-    """Time count sequential requests of one shape after warm-up; return (total, [ms]).
+    """Time count sequential requests of one shape after warm-up; return (total, [ms], the params sent).
 
     A shape stops early once it has spent budget seconds and has MIN_REQUESTS
     timings, so a pathological one cannot hold the run for an hour.
     """
-    if params is None:  # the floor: a logged-in request that reads only the session
+    floor = params is None
+    if floor:  # a logged-in request that reads only the session
         url, params = server.url + "/auth/check_session", {}
     else:
         url = server.url + "/api/patient_list_api"
+    if params.get("cursor") == FROM_PAGE_BEFORE:  # as the worklist pages on: the cursor the page before gave
+        before = http.get(url, params={**params, "cursor": "", "page": str(int(params["page"]) - 1)},
+                          timeout=HTTP_TIMEOUT).json()
+        params = {**params, "cursor": before["nextCursor"]}
     total, times = None, []
     started_shape = time.monotonic()
     for i in range(WARM_UP + count):
@@ -453,7 +484,7 @@ def measure(http, server, params, count, budget):
         total = body.get("total", 0)
         if i >= WARM_UP:
             times.append(ms)
-    return total, times
+    return total, times, None if floor else params
 
 
 def run_shapes(kind, server, url, count, budget):
@@ -463,7 +494,7 @@ def run_shapes(kind, server, url, count, budget):
     try:
         for label, role, params in shapes(url):
             t = time.perf_counter()
-            total, times = measure(sessions[role], server, params, count, budget)
+            total, times, params = measure(sessions[role], server, params, count, budget)
             result = Result(label, role, params, total, times)
             results.append(result)
             shown_total = "" if params is None else f"total {total:,}, "
@@ -543,9 +574,7 @@ def explain_misses(kind, url, results):
         scope = (Scope(user_id=referring_id, referring_key=person_name_key(HOUSE), now=now) if role == "referring"
                  else Scope(user_id=0, referring_key=None, now=now))
         recorder = Recorder(db)
-        rows, _ = worklist.list_patients(recorder, query, scope)
-        worklist.patients_with_new_studies(recorder, [r["orthanc_id"] for r in rows], scope,
-                                           now - datetime.timedelta(days=1))
+        worklist.list_patients(recorder, query, scope)
         print(f"\n=== {label} ({role}, {params})")
         for sql, statement_params in recorder.statements:
             runs = []
@@ -577,6 +606,9 @@ def main(argv=None):
     parser.add_argument("--keep", metavar="DIR", type=Path,
                         help="keep the filled SQLite file and MariaDB datadir in DIR and reuse them next time")
     parser.add_argument("--only", choices=["sqlite", "mariadb"], help="measure one database only")
+    parser.add_argument("--mariadb-buffer-pool", default="1G", metavar="SIZE",
+                        help="InnoDB buffer pool of the private MariaDB (default 1G: the filled cache is about "
+                             "800 MB, and a clinic's server should hold it in memory; the tests use 256M)")
     parser.add_argument("--no-explain", action="store_true", help="do not print the plans of the shapes that miss")
     args = parser.parse_args(argv)
     if args.studies < args.patients or args.patients < 1:
@@ -602,7 +634,7 @@ def main(argv=None):
                     shutil.rmtree(mariadb_folder)  # an unfinished or different fill: start clean
                 mariadb_folder.mkdir(exist_ok=True)
                 print("starting MariaDB...", flush=True)
-                mariadb = stack.enter_context(MariaDBServer(mariadb_folder))
+                mariadb = stack.enter_context(MariaDBServer(mariadb_folder, args.mariadb_buffer_pool))
                 if marker_matches(folder, kind, args):
                     url = mariadb.url(MARIADB_NAME)
                 else:
@@ -611,6 +643,8 @@ def main(argv=None):
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{folder}/worklist.sqlite{suffix}").unlink(missing_ok=True)
             prepare_database(kind, url, folder, args)
+            if kind == "MariaDB":
+                warm_buffer_pool(url)
             forget_thread_connections()
             instance = folder / f"instance-{kind.lower()}"
             create_users(instance, url)

@@ -23,8 +23,9 @@ def free_port():
 class MariaDBServer:
     """Start mariadbd in a temp folder; create databases for tests; stop it at the end."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, buffer_pool="256M"):
         self.directory = os.path.abspath(directory)
+        self.buffer_pool = buffer_pool  # InnoDB's page cache: the tests' databases are small
         self.datadir = os.path.join(self.directory, "data")
         self.socket = os.path.join(self.directory, "mysqld.sock")
         self.log_path = os.path.join(self.directory, "mariadbd.log")
@@ -47,7 +48,7 @@ class MariaDBServer:
         self.process = subprocess.Popen(
             ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
-             "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2", "--skip-log-bin",
+             f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-flush-log-at-trx-commit=2", "--skip-log-bin",
              f"--pid-file={os.path.join(self.directory, 'mariadbd.pid')}", "--character-set-server=utf8mb4",
              "--collation-server=utf8mb4_unicode_ci", "--max-connections=500"],
             stdout=self._log, stderr=subprocess.STDOUT,
