@@ -14,10 +14,12 @@ browser context (empty HTTP cache, like a new browser), logs in, then times:
 Page loads are timed with the page's own marks, in ms since the start of the
 navigation: `viewer:first-image` (the first image drawn on the canvas) and
 `viewer:series-loaded` (every image of the series decoded and cached); the
-load_study_fast answer (resource timing) and `viewer:cornerstone-ready` (the
-bundle evaluated and initialised) show where the time goes. The prior is
-timed from the click (the pane's data-first-image-ms and data-series-ms). It
-prints the median of R runs and every run.
+load_study_fast answer (resource timing), `viewer:cornerstone-ready` (the part
+of Cornerstone that draws images evaluated and initialised) and
+`viewer:tools-ready` (the mouse tools, imported after the first image) show
+where the time goes. The prior is timed from the click (the pane's
+data-first-image-ms and data-series-ms). It prints the median of R runs and
+every run.
 
     .venv/bin/python bench/viewer_bench.py [--runs 5] [--slices 200]
 
@@ -46,7 +48,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PACS_LITE = [sys.executable, "-m", "pacs_lite"]
 USER, PASSWORD = "bench_radiologist", "viewer bench password"
-MARKS = ("viewer:cornerstone-ready", "viewer:first-image", "viewer:series-loaded")
+MARKS = ("viewer:cornerstone-ready", "viewer:first-image", "viewer:tools-ready", "viewer:series-loaded")
 TARGET_COLD_MS, TARGET_WARM_MS = 1000, 300
 PAGE_TIMEOUT_MS = 60_000
 
@@ -123,7 +125,7 @@ def open_prior(page, study_uid):
     first, whole = page.evaluate(
         "['firstImageMs', 'seriesMs'].map((k) => Number(document.querySelector('#pane-1').dataset[k]))")
     return {"study JSON": None, "viewer:cornerstone-ready": None, "viewer:first-image": first,
-            "viewer:series-loaded": whole}
+            "viewer:tools-ready": None, "viewer:series-loaded": whole}
 
 
 def measure(browser, base_url, study_a, study_b, study_c):
@@ -146,7 +148,8 @@ def print_table(runs, slices):
     """Print the medians, then every run."""
     kinds = list(runs[0])
     columns = [("study JSON", "study JSON"), ("bundle ready", "viewer:cornerstone-ready"),
-               ("first image", "viewer:first-image"), (f"all {slices} images", "viewer:series-loaded")]
+               ("first image", "viewer:first-image"), ("tools ready", "viewer:tools-ready"),
+               (f"all {slices} images", "viewer:series-loaded")]
     targets = {"cold": TARGET_COLD_MS, "warm, new study": TARGET_WARM_MS, "warm, same study": TARGET_WARM_MS}
 
     def median(kind, mark):

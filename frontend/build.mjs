@@ -1,17 +1,25 @@
 /**
- * Build pacs_lite's vendor files from npm packages into static/vendor/.
+ * Build pacs_lite's browser bundles from npm packages and our viewer modules into static/vendor/.
  *
  * Run with `npm ci && npm run build`. Clinics are offline, so everything a
  * page loads comes from here, never from a CDN. The script writes:
  *
  *   static/vendor/bootstrap/    bootstrap.min.css, bootstrap.bundle.min.js
- *   static/vendor/cornerstone/  cornerstone.js (ESM bundle of
- *                               frontend/cornerstone-entry.js) and
- *                               decodeImageFrameWorker.js (the loader's
+ *   static/vendor/cornerstone/  cornerstone.js (what drawing an image needs:
+ *                               frontend/cornerstone-entry.js),
+ *                               cornerstone-tools.js (the mouse tools:
+ *                               frontend/cornerstone-tools-entry.js),
+ *                               chunk-<hash>.js (code both share, named by
+ *                               its content, so browsers keep it for a year),
+ *                               and decodeImageFrameWorker.js (the loader's
  *                               decode worker, under the exact name the
- *                               loader asks for, next to the main bundle)
+ *                               loader asks for, next to the loader's code)
  *   static/vendor/cornerstone/wasm/  the codec .wasm files; pages pass this
  *                               folder's URL to the loader as `wasmBasePath`
+ *   static/vendor/viewer/       viewer.js: the viewer page's own modules
+ *                               (static/js/viewer/main.js and its imports) as
+ *                               one file, so that a page load fetches one
+ *                               versioned file instead of a dozen small ones
  *
  * JPEG-XL (transfer syntaxes 1.2.840.10008.1.2.4.110-112) is left out: no
  * modality or Orthanc in our clinics produces it, and its codec is 1 MB of
@@ -29,6 +37,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FRONTEND = join(ROOT, 'frontend');
 const VENDOR = join(ROOT, 'static', 'vendor');
 const CORNERSTONE = join(VENDOR, 'cornerstone');
+const VIEWER = join(VENDOR, 'viewer');
 const OPTIONS = ['--with-jpeg-xl'];
 const unknown = process.argv.slice(2).filter((arg) => !OPTIONS.includes(arg));
 if (unknown.length) {
@@ -62,19 +71,14 @@ function packageVersion(name) {
   return JSON.parse(readFileSync(join(packageDir(name), 'package.json'), 'utf8')).version;
 }
 
-/** Bundle the Cornerstone entry module and the decode worker as two ES modules. */
-async function buildCornerstone() {
+/** The options the Cornerstone builds share. */
+function cornerstoneOptions() {
   const alias = { xmlbuilder2: join(FRONTEND, 'xmlbuilder2-stub.js') };
   if (!withJpegXl) {
     alias['@cornerstonejs/codec-libjxl/decodewasmjs'] = join(FRONTEND, 'jpegxl-stub.js');
   }
-  const loaderDir = packageDir('@cornerstonejs/dicom-image-loader');
-  await esbuild.build({
+  return {
     absWorkingDir: ROOT,
-    entryPoints: {
-      cornerstone: join(FRONTEND, 'cornerstone-entry.js'),
-      decodeImageFrameWorker: join(loaderDir, 'dist', 'esm', 'decodeImageFrameWorker.js'),
-    },
     outdir: CORNERSTONE,
     bundle: true,
     format: 'esm',
@@ -84,8 +88,55 @@ async function buildCornerstone() {
     alias,
     external: NODE_BUILTINS,
     define: { 'process.env.NODE_ENV': '"production"' },
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+/**
+ * Bundle Cornerstone as two ES modules that share chunks: what an image needs, and the tools.
+ * Return the paths written.
+ */
+async function buildCornerstone() {
+  const result = await esbuild.build({
+    ...cornerstoneOptions(),
+    entryPoints: {
+      cornerstone: join(FRONTEND, 'cornerstone-entry.js'),
+      'cornerstone-tools': join(FRONTEND, 'cornerstone-tools-entry.js'),
+    },
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+  });
+  return Object.keys(result.metafile.outputs).map((file) => join(ROOT, file));
+}
+
+/** Bundle the loader's decode worker on its own (a worker shares no module with the page). */
+async function buildWorker() {
+  const loaderDir = packageDir('@cornerstonejs/dicom-image-loader');
+  const result = await esbuild.build({
+    ...cornerstoneOptions(),
+    entryPoints: {
+      decodeImageFrameWorker: join(loaderDir, 'dist', 'esm', 'decodeImageFrameWorker.js'),
+    },
+  });
+  return Object.keys(result.metafile.outputs).map((file) => join(ROOT, file));
+}
+
+/** Bundle the viewer page's modules into static/vendor/viewer/viewer.js. Return the paths written. */
+async function buildViewer() {
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: { viewer: join(ROOT, 'static', 'js', 'viewer', 'main.js') },
+    outdir: VIEWER,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    metafile: true,
     logLevel: 'warning',
   });
+  return Object.keys(result.metafile.outputs).map((file) => join(ROOT, file));
 }
 
 /** Copy the codec wasm files into static/vendor/cornerstone/wasm/. */
@@ -131,7 +182,9 @@ async function printSummary(files) {
 async function main() {
   const started = Date.now();
   await rm(VENDOR, { recursive: true, force: true });
-  await Promise.all([buildCornerstone(), copyWasm(), copyBootstrap()]);
+  const [cornerstone, worker, viewer] = await Promise.all([
+    buildCornerstone(), buildWorker(), buildViewer(), copyWasm(), copyBootstrap(),
+  ]);
   const versions = Object.fromEntries(
     ['@cornerstonejs/core', '@cornerstonejs/tools', '@cornerstonejs/dicom-image-loader', 'dicom-parser', 'bootstrap']
       .map((name) => [name, packageVersion(name)]),
@@ -140,8 +193,9 @@ async function main() {
   const files = [
     join(VENDOR, 'bootstrap', 'bootstrap.min.css'),
     join(VENDOR, 'bootstrap', 'bootstrap.bundle.min.js'),
-    join(CORNERSTONE, 'cornerstone.js'),
-    join(CORNERSTONE, 'decodeImageFrameWorker.js'),
+    ...cornerstone.sort(),
+    ...worker,
+    ...viewer,
     ...WASM_FILES.map(([, file]) => join(CORNERSTONE, 'wasm', file)),
   ];
   await writeGzipped(files);

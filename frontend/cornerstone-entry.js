@@ -1,10 +1,15 @@
 /**
- * The one Cornerstone3D module that pacs_lite's viewer pages import.
+ * The part of Cornerstone3D that pacs_lite's viewer needs to draw an image.
  *
- * `frontend/build.mjs` bundles this file to `static/vendor/cornerstone/cornerstone.js`.
- * It exposes four namespaces, named as the Cornerstone3D docs name them:
+ * `frontend/build.mjs` bundles this file to `static/vendor/cornerstone/cornerstone.js`,
+ * and `cornerstone-tools-entry.js` to `cornerstone-tools.js` beside it; code the
+ * two share (Cornerstone's core) goes to a `chunk-<hash>.js` both import. The
+ * viewer imports this module first, and the tools once the first image is on
+ * screen, so a page load compiles and runs only what the first image needs
+ * before drawing it. It exposes three namespaces, named as the Cornerstone3D
+ * docs name them:
  *
- *   import { core, tools, dicomImageLoader, dicomParser }
+ *   import { core, dicomImageLoader, dicomParser }
  *     from '/static/vendor/cornerstone/cornerstone.js';
  *
  * Only what a stack viewer needs is listed, so esbuild can drop the rest
@@ -26,24 +31,9 @@ import {
   getShouldUseCPURendering,
   getConfiguration,
   setConfiguration,
+  getWebWorkerManager,
   version as coreVersion,
 } from '@cornerstonejs/core';
-import {
-  init as toolsInit,
-  addTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  PanTool,
-  StackScrollTool,
-  LengthTool,
-  AngleTool,
-  RectangleROITool,
-  EllipticalROITool,
-  ProbeTool,
-  Enums as ToolsEnums,
-  annotation,
-} from '@cornerstonejs/tools';
 import {
   init as loaderInit,
   wadouri,
@@ -67,25 +57,8 @@ export const core = Object.freeze({
   getShouldUseCPURendering,
   getConfiguration,
   setConfiguration,
+  getWebWorkerManager,
   version: coreVersion,
-});
-
-/** Cornerstone3D tools: tool groups, navigation and measurement tools. */
-export const tools = Object.freeze({
-  init: toolsInit,
-  addTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  PanTool,
-  StackScrollTool,
-  LengthTool,
-  AngleTool,
-  RectangleROITool,
-  EllipticalROITool,
-  ProbeTool,
-  Enums: ToolsEnums,
-  annotation,
 });
 
 /** The DICOM image loader: `init` (worker, wasm path) and the `wadouri:` scheme helpers. */

@@ -77,3 +77,23 @@ def test_a_precompressed_file_goes_to_browsers_that_accept_gzip(web):
 def test_unknown_static_files_are_404(web):
     assert web.get("/static/nothing.js").status_code == 404
     assert web.get("/static/../pacs_lite/db.py").status_code == 404
+
+
+def test_chunks_named_by_their_content_are_kept_for_a_year_other_files_revalidated(web):
+    from pacs_lite.resources import resource_path
+
+    folder = resource_path("static") / "css"
+    chunk = folder / "chunk-ABCD2345.js"
+    other = folder / "chunk-of-something.js"
+    for path in (chunk, other):
+        path.write_text("export const x = 1;\n")
+    try:
+        kept = web.get("/static/css/chunk-ABCD2345.js")
+        assert kept.status_code == 200 and kept.headers["Cache-Control"] == "public, max-age=31536000"
+        asked = web.get("/static/css/chunk-of-something.js")
+        assert "max-age=0" in asked.headers["Cache-Control"]
+        kept.close()
+        asked.close()
+    finally:
+        chunk.unlink()
+        other.unlink()

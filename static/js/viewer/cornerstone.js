@@ -1,9 +1,12 @@
-// Load and start Cornerstone3D once for the page: CPU rendering (faster than
-// WebGL on the clinics' GPU-less servers and in headless Chromium), the DICOM
-// loader with its decode worker and wasm codecs, and the tools the viewer uses.
+// Load and start Cornerstone3D once for the page, in two steps: first what
+// drawing an image needs (core with CPU rendering, faster than WebGL on the
+// clinics' GPU-less servers and in headless Chromium, and the DICOM loader with
+// its decode worker and wasm codecs), then, once the first image is on screen,
+// the mouse tools.
 
 export const RENDERING_ENGINE_ID = "pacs_lite";
 export const TOOL_GROUP_ID = "pacs_lite_tools";
+const DECODE_WORKER = "dicomImageLoader"; // the name the loader registers its decode workers under
 
 // The tool classes the viewer registers, by their Cornerstone names.
 const TOOL_CLASSES = [
@@ -12,14 +15,17 @@ const TOOL_CLASSES = [
 ];
 
 let startup = null;
+let toolsStartup = null;
 
 /**
- * Import the bundle (its URL as the page preloaded it) and initialise it; the codecs' wasm files are in wasmUrl.
+ * Import the image bundle (its versioned URL) and initialise it; the codecs' wasm files are in wasmUrl,
+ * the loader's decode worker is workerUrl.
  * `onRequestError(status)` hears every failed image request (401, 404, 502, 0 for no answer).
- * Resolve to the bundle's namespaces {core, tools, dicomImageLoader, dicomParser}; later calls reuse them.
+ * Resolve to {core, dicomImageLoader, dicomParser, tools}, where tools is null until startTools
+ * fills it in; later calls reuse it.
  */
-export function startCornerstone(bundleUrl, wasmUrl, onRequestError) {
-  if (!startup) startup = start(bundleUrl, wasmUrl, onRequestError);
+export function startCornerstone({ bundleUrl, wasmUrl, workerUrl }, onRequestError) {
+  if (!startup) startup = start(bundleUrl, wasmUrl, workerUrl, onRequestError);
   return startup;
 }
 
@@ -56,18 +62,55 @@ function quietReportedFailures(core) {
   });
 }
 
+/**
+ * Give the loader decode workers of which the first is already running. The loader starts its own
+ * workers in init(), once the bundle has run; one started with the page has loaded and compiled its
+ * script by then, on the other core, so the first image need not wait for that.
+ */
+function useStartedWorker(core, worker, workerUrl) {
+  const manager = core.getWebWorkerManager();
+  manager.terminate(DECODE_WORKER); // the ones init() just started, before they did any work
+  let started = worker;
+  manager.registerWorker(DECODE_WORKER, () => {
+    const next = started || new Worker(workerUrl, { type: "module" });
+    started = null;
+    return next;
+  }, { maxWorkerInstances: decodeWorkerCount(), overwrite: true });
+}
+
+/** Return how many decode workers to run: half the cores, as the loader chooses by default. */
+function decodeWorkerCount() {
+  return Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2));
+}
+
 /** Do the work of startCornerstone. */
-async function start(bundleUrl, wasmUrl, onRequestError) {
-  const cs = await import(bundleUrl);
-  const { core, tools, dicomImageLoader } = cs;
+async function start(bundleUrl, wasmUrl, workerUrl, onRequestError) {
+  const worker = new Worker(workerUrl, { type: "module" });
+  const { core, dicomImageLoader, dicomParser } = await import(bundleUrl);
   markCacheFailuresHandled(core.cache);
   quietReportedFailures(core);
   core.init({ rendering: { useCPURendering: true } });
   dicomImageLoader.init({
     wasmBasePath: new URL(wasmUrl, window.location.href).href,
     errorInterceptor: (error) => onRequestError(error.status || 0),
+    maxWebWorkers: decodeWorkerCount(),
   });
-  tools.init();
-  for (const name of TOOL_CLASSES) tools.addTool(tools[name]);
-  return cs;
+  useStartedWorker(core, worker, workerUrl);
+  return { core, dicomImageLoader, dicomParser, tools: null };
+}
+
+/**
+ * Import the tools bundle (its versioned URL), initialise it and register the viewer's tools.
+ * Resolve to the tools namespace, also set as cs.tools; later calls reuse it.
+ */
+export function startTools(cs, bundleUrl) {
+  if (!toolsStartup) {
+    toolsStartup = import(bundleUrl).then(({ tools }) => {
+      tools.init();
+      for (const name of TOOL_CLASSES) tools.addTool(tools[name]);
+      cs.tools = tools;
+      return tools;
+    });
+  }
+  return toolsStartup;
 }

@@ -1,28 +1,38 @@
 // The viewer page: one study's header, series panel and viewport, and a second
 // viewport for a prior study side by side. It asks for the study (one
 // load_study_fast call) while the Cornerstone bundle loads, shows the first
-// image as soon as it is decoded, then loads the rest of the series behind it.
+// image as soon as it is decoded, then loads the mouse tools, the thumbnails
+// and the rest of the series behind it.
+//
+// `npm run build` bundles this module and its imports into static/vendor/viewer/viewer.js,
+// the file the page loads.
 
 import { appUrl, getJSON, patientNameText } from "../api.js";
 import { CompareMenu, ScrollSync, studyLabel, viewerUrl } from "./compare.js";
-import { RENDERING_ENGINE_ID, startCornerstone } from "./cornerstone.js";
+import { RENDERING_ENGINE_ID, startCornerstone, startTools } from "./cornerstone.js";
 import { bindShortcuts, fillHelp } from "./keyboard.js";
 import { VIEWER_BROKEN, checkSession, studyErrorText } from "./messages.js";
 import { Pane, stackOf } from "./pane.js";
 import { Prefetcher } from "./prefetch.js";
 import { applyPreset, presetMatches, presetsFor } from "./presets.js";
 import { SeriesPanel } from "./series.js";
-import { Tools } from "./tools.js";
+import { LEFT_BUTTON_TOOLS, Tools } from "./tools.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("viewer");
 const studyUID = root.dataset.studyUid;
 
 performance.mark("viewer:start");
-// Both start at once: the study's JSON and the 4 MB bundle (see viewer.html on why it is not preloaded).
+// Both start at once: the study's JSON (this request takes the answer to the page's preload of the
+// same URL) and Cornerstone's image bundle, with its decode worker.
 const studyRequest = getJSON("/api/load_study_fast", { studyUID });
 let prefetcher = null; // set once the viewer runs, so that an ended session can stop it
-const cornerstone = startCornerstone(root.dataset.cornerstoneBundle, root.dataset.cornerstoneWasm, (status) => {
+const bundles = {
+  bundleUrl: root.dataset.cornerstoneBundle,
+  wasmUrl: root.dataset.cornerstoneWasm,
+  workerUrl: root.dataset.decodeWorker,
+};
+const cornerstone = startCornerstone(bundles, (status) => {
   if (status === 401 || status === 0) {
     // An image request was refused or unanswered: find out whether the session ended (then log in again).
     checkSession().then((answer) => {
@@ -74,7 +84,9 @@ class Viewer {
   constructor(cs, studyData) {
     this.cs = cs;
     this.engine = new cs.core.RenderingEngine(RENDERING_ENGINE_ID);
-    this.tools = new Tools(cs);
+    this.tools = null; // the mouse tools, once loaded (loadTools)
+    this.toolsLoading = null;
+    this.toolName = "WindowLevel"; // the tool chosen for the left button, loaded or not
     this.prefetcher = new Prefetcher(cs);
     prefetcher = this.prefetcher;
     this.sync = new ScrollSync(cs);
@@ -110,9 +122,41 @@ class Viewer {
   async start() {
     $("viewer-body").hidden = false;
     $("viewer-toolbar").hidden = false;
-    this.panes[0].enable(this.tools.group);
+    this.enablePane(this.panes[0]);
     this.activate(this.panes[0]);
     await this.panes[0].showStudy(this.mainStudy);
+  }
+
+  /** Import the mouse tools (once) and put them on the enabled viewports. */
+  loadTools() {
+    if (!this.toolsLoading) {
+      this.toolsLoading = startTools(this.cs, root.dataset.cornerstoneTools).then(() => {
+        this.tools = new Tools(this.cs);
+        this.tools.choose(this.toolName);
+        for (const pane of this.panes) if (pane.enabled) this.tools.adoptPane(pane);
+        performance.mark("viewer:tools-ready");
+        root.dataset.tools = "ready";
+      }).catch((error) => {
+        // The images still show and the keys still work; only the mouse tools are missing.
+        console.error(error);
+        root.dataset.tools = "failed";
+      });
+    }
+    return this.toolsLoading;
+  }
+
+  /** Create a pane's viewport, with the mouse tools when they are loaded. */
+  enablePane(pane) {
+    if (pane.enabled) return;
+    pane.enable();
+    if (this.tools) this.tools.addPane(pane);
+  }
+
+  /** Remove a pane's viewport. */
+  disablePane(pane) {
+    if (!pane.enabled) return;
+    if (this.tools) this.tools.removePane(pane);
+    pane.disable();
   }
 
   /** Mark the moment the first image is on screen (for the benchmark), then do the low-priority work. */
@@ -126,6 +170,7 @@ class Viewer {
       performance.mark("viewer:first-image");
       root.dataset.firstImage = "shown";
       setTimeout(() => {
+        this.loadTools();
         this.seriesPanel.drawThumbnails(this.cs, this.mainStudy);
         this.compareMenu.load(this.mainStudy.patient, this.mainStudy.studyUID);
       }, 0);
@@ -251,16 +296,18 @@ class Viewer {
     this.showTool();
   }
 
-  /** Put a tool on the left mouse button and show it pressed. */
+  /** Put a tool on the left mouse button (as soon as the tools are loaded) and show it pressed. */
   chooseTool(name) {
-    this.tools.choose(name);
+    if (!LEFT_BUTTON_TOOLS.includes(name)) return;
+    this.toolName = name;
+    if (this.tools) this.tools.choose(name);
     this.showTool();
   }
 
   /** Press the toolbar button of the chosen tool. */
   showTool() {
     for (const button of document.querySelectorAll("#viewer-toolbar [data-tool]")) {
-      button.setAttribute("aria-pressed", String(button.dataset.tool === this.tools.active));
+      button.setAttribute("aria-pressed", String(button.dataset.tool === this.toolName));
     }
   }
 
@@ -304,12 +351,12 @@ class Viewer {
 
   /** Delete the selected measurements. */
   deleteSelected() {
-    this.onActive((pane) => this.tools.deleteMeasurements(pane));
+    this.onActive((pane) => this.tools && this.tools.deleteMeasurements(pane));
   }
 
   /** Delete every measurement of the active pane. */
   clearMeasurements() {
-    this.onActive((pane) => this.tools.deleteMeasurements(pane, true));
+    this.onActive((pane) => this.tools && this.tools.deleteMeasurements(pane, true));
   }
 
   /** Return the frame rate asked for in the toolbar (1–60). */
@@ -366,7 +413,7 @@ class Viewer {
     const clicked = performance.now();
     const pane = this.panes[1];
     this.setLayout(true);
-    pane.enable(this.tools.group);
+    this.enablePane(pane);
     pane.clear();
     pane.hideMessage();
     pane.showMessage("Loading the study…", "loading");
@@ -396,7 +443,7 @@ class Viewer {
   /** Close the second viewport. */
   closePrior() {
     const pane = this.panes[1];
-    pane.disable(this.tools.group);
+    this.disablePane(pane);
     this.setLayout(false);
     this.setSync(false);
     this.activate(this.panes[0]);
@@ -480,6 +527,8 @@ async function main() {
   const viewer = new Viewer(cs, studyData);
   bindShortcuts(viewer);
   await viewer.start();
+  // The tools come after the first frame is drawn, and also when the first image could not be drawn.
+  requestAnimationFrame(() => setTimeout(() => viewer.loadTools(), 0));
 }
 
 main();

@@ -71,7 +71,7 @@ export class Pane {
   }
 
   /** Create the Cornerstone viewport on the pane's element and listen to it. */
-  enable(toolGroup) {
+  enable() {
     if (this.enabled) return;
     const { core } = this.cs;
     this.engine.enableElement({
@@ -80,7 +80,6 @@ export class Pane {
       element: this.element,
       defaultOptions: { background: [0, 0, 0] },
     });
-    toolGroup.addViewport(this.viewportId, this.engine.id);
     this.enabled = true;
     if (!this.listening) this.listen();
   }
@@ -111,10 +110,9 @@ export class Pane {
   }
 
   /** Remove the Cornerstone viewport (the comparison closed); enable() brings it back. */
-  disable(toolGroup) {
+  disable() {
     if (!this.enabled) return;
     this.clear();
-    toolGroup.removeViewports(this.engine.id, this.viewportId);
     this.engine.disableElement(this.viewportId);
     this.enabled = false;
   }
@@ -178,6 +176,10 @@ export class Pane {
     } catch (error) {
       if (token === this.token) this.imageFailed(0, error);
     }
+    if (token !== this.token) return;
+    // The viewport draws the image in the next animation frame; the prefetch's answers and the panel
+    // updates below would only delay that frame, so they wait for it.
+    await new Promise((resolve) => requestAnimationFrame(resolve));
     if (token !== this.token) return;
     // MONOCHROME1 images come inverted (image.invert); the CPU path does not report it in getProperties().
     const image = this.viewport.getCornerstoneImage();

@@ -5,11 +5,11 @@
 import { TOOL_GROUP_ID } from "./cornerstone.js";
 
 // The tools the left button can run, by their Cornerstone names (the toolbar's data-tool values).
-const LEFT_BUTTON_TOOLS = ["WindowLevel", "Zoom", "Pan", "Length", "Angle", "RectangleROI", "EllipticalROI", "Probe"];
+export const LEFT_BUTTON_TOOLS = ["WindowLevel", "Zoom", "Pan", "Length", "Angle", "RectangleROI", "EllipticalROI", "Probe"];
 const MEASUREMENTS = ["Length", "Angle", "RectangleROI", "EllipticalROI", "Probe"];
 
 export class Tools {
-  /** Create the tool group with the fixed bindings, window/level on the left button. */
+  /** Create the tool group with the fixed bindings, window/level on the left button (cs.tools must be loaded). */
   constructor(cs) {
     this.cs = cs;
     const { tools } = cs;
@@ -30,6 +30,27 @@ export class Tools {
     for (const name of MEASUREMENTS) this.group.setToolPassive(name);
     this.active = null;
     this.choose("WindowLevel");
+  }
+
+  /** Let the tools act on a pane's viewport. */
+  addPane(pane) {
+    this.group.addViewport(pane.viewportId, pane.engine.id);
+  }
+
+  /**
+   * Let the tools act on a viewport created before they were loaded. The tools hook the mouse and
+   * keyboard of a viewport when Cornerstone announces it (ELEMENT_ENABLED); one announced before
+   * they listened is handed over the same way.
+   */
+  adoptPane(pane) {
+    const { element, viewportId } = pane;
+    this.cs.tools.store.addEnabledElement({ detail: { element, viewportId, renderingEngineId: pane.engine.id } });
+    this.addPane(pane);
+  }
+
+  /** Stop the tools acting on a pane's viewport (before it is disabled). */
+  removePane(pane) {
+    this.group.removeViewports(pane.engine.id, pane.viewportId);
   }
 
   /** Put a tool on the left mouse button. */
