@@ -606,9 +606,8 @@ def main(argv=None):
     parser.add_argument("--keep", metavar="DIR", type=Path,
                         help="keep the filled SQLite file and MariaDB datadir in DIR and reuse them next time")
     parser.add_argument("--only", choices=["sqlite", "mariadb"], help="measure one database only")
-    parser.add_argument("--mariadb-buffer-pool", default="1G", metavar="SIZE",
-                        help="InnoDB buffer pool of the private MariaDB (default 1G: the filled cache is about "
-                             "800 MB, and a clinic's server should hold it in memory; the tests use 256M)")
+    parser.add_argument("--mariadb-buffer-pool", default="256M", metavar="SIZE",
+                        help="InnoDB buffer pool of the private MariaDB (default 256M, the tests' setting)")
     parser.add_argument("--no-explain", action="store_true", help="do not print the plans of the shapes that miss")
     args = parser.parse_args(argv)
     if args.studies < args.patients or args.patients < 1:
