@@ -29,6 +29,20 @@ class SessionInterface(SecureCookieSessionInterface):
         """Mark the cookie Secure when the request came over HTTPS."""
         return request.is_secure
 
+    def save_session(self, app, session, response):
+        """Save the session; a static file, the same for everyone, does not vary with the cookie.
+
+        Flask-Login reads the session after every request, which makes Flask add
+        `Vary: Cookie`; browsers would then fetch cached scripts and styles again
+        whenever the cookie changes, after each login for one.
+        """
+        super().save_session(app, session, response)
+        if request.endpoint == "static":
+            others = [header for header in response.vary if header.lower() != "cookie"]
+            response.headers.remove("Vary")
+            if others:
+                response.headers["Vary"] = ", ".join(others)
+
 
 def add_security_headers(response):
     """Add the security headers to every response."""

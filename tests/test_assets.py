@@ -23,6 +23,14 @@ def test_pages_link_versioned_assets_that_browsers_keep_for_a_year(web):
     response.close()
 
 
+def test_static_files_do_not_vary_with_the_cookie_but_pages_do(web):
+    page = web.get("/auth/login")  # sets the CSRF cookie, as before any login
+    assert "Cookie" in page.headers.get("Vary", "")
+    response = web.get("/static/css/app.css")
+    response.close()
+    assert response.status_code == 200 and "Cookie" not in response.headers.get("Vary", "")
+
+
 def test_unversioned_assets_are_revalidated(web):
     response = web.get("/static/css/app.css")
     assert "max-age=0" in response.headers["Cache-Control"] and response.headers["ETag"]
