@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pacs_lite.cache import PREFIX_LENGTHS, patient_count, patients_with_name_prefix
 from pacs_lite.db import aggregated_datetime
 from pacs_lite.names import search_key
+from pacs_lite.sync import study_summary
 from pacs_lite.visibility import break_glass_patients, visible_studies, visible_study_condition
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
@@ -88,11 +89,6 @@ class WorklistQuery:
         """Return the (sort value, orthanc_id) of a row: the cursor of the page after it."""
         column, _ = SORTS[self.sort]
         return row[column], row["orthanc_id"]
-
-    def is_after_cursor(self, row):
-        """Tell whether a row comes after the cursor in the sort (every row does without a cursor)."""
-        key = self.cursor_of(row)
-        return not self.after or (key < self.after if self.order == "desc" else key > self.after)
 
 
 def search_words(text):
@@ -346,7 +342,8 @@ def _list_patients_of_visible_studies(db, query, scope, granted):
     ids = [row["orthanc_id"] for row in page]
     patients = {row["orthanc_id"]: row for row in patient_details(db, ids)}
     modalities = modalities_seen(db, source, source_params, ids)
-    return [seen_patient(patients[row["orthanc_id"]], row, modalities.get(row["orthanc_id"], set()))
+    return [seen_patient(patients[row["orthanc_id"]],
+                         {**row, "modalities": ",".join(sorted(modalities.get(row["orthanc_id"], set())))})
             for row in page if row["orthanc_id"] in patients], total
 
 
@@ -380,14 +377,14 @@ def patient_details(db, patient_ids):
     )
 
 
-def seen_patient(patient, studies, modalities):
-    """Return a patient row whose counts, dates and modalities are those of the studies seen (a grouped row)."""
+def seen_patient(patient, summary):
+    """Return a patient row whose counts, dates and modalities are those of a summary of the studies seen."""
     return {
         **patient,
-        "study_count": studies["study_count"],
-        "last_study_date": studies["last_study_date"],
-        "modalities": ",".join(sorted(modalities)),
-        "last_arrival_at": aggregated_datetime(studies["last_arrival_at"]),
+        "study_count": summary["study_count"],
+        "last_study_date": summary["last_study_date"],
+        "modalities": summary["modalities"],
+        "last_arrival_at": aggregated_datetime(summary["last_arrival_at"]),
     }
 
 
@@ -409,17 +406,8 @@ def patients_as_seen(db, patient_ids, scope):
     by_patient = {}
     for study in studies:
         by_patient.setdefault(study["patient_orthanc_id"], []).append(study)
-    seen = []
-    for patient in patient_details(db, patient_ids):
-        own = by_patient.get(patient["orthanc_id"])
-        if own:
-            summary = {
-                "study_count": len(own),
-                "last_study_date": max(s["study_date"] for s in own),
-                "last_arrival_at": max((s["first_seen_at"] for s in own if s["first_seen_at"]), default=None),
-            }
-            seen.append(seen_patient(patient, summary, {m for s in own for m in s["modalities"].split(",") if m}))
-    return seen
+    return [seen_patient(patient, study_summary(by_patient[patient["orthanc_id"]]))
+            for patient in patient_details(db, patient_ids) if patient["orthanc_id"] in by_patient]
 
 
 def has_new_studies(row, since):
