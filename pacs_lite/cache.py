@@ -1,4 +1,10 @@
-"""SQL for the cache of Orthanc's metadata: cached_patients, cached_studies, cached_series, sync_state."""
+"""SQL for the cache of Orthanc's metadata.
+
+cached_patients (with cached_patient_words, the words of their names, and
+cached_name_prefixes, how many patients each short word prefix has),
+cached_referrals (each patient as each referring physician sees them),
+cached_studies, cached_series and sync_state.
+"""
 
 from collections import Counter
 
