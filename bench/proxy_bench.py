@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pacs_lite.orthanc import OrthancClient  # noqa: E402
-from pacs_lite.orthanc_server import OrthancServer, free_loopback_port  # noqa: E402
+from pacs_lite.orthanc_server import OrthancServer  # noqa: E402
 from pacs_lite.sample_data import make_ct_series, upload_files  # noqa: E402
+from tests.serve_process import PACS_LITE, environment, start_server  # noqa: E402
 
 PASSWORD = "bench password 1"
 
@@ -69,27 +70,16 @@ def rss_kb(pid):
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
 
 
-def start_server(folder, orthanc):
-    """Set up a database with a radiologist and start `pacs-lite serve`; return (process, url)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_LITE_")}
-    env.update(PACS_LITE_INSTANCE_PATH=str(folder), PACS_LITE_BCRYPT_ROUNDS="4", PACS_LITE_ORTHANC_URL=orthanc.url,
-               PACS_LITE_ORTHANC_USERNAME=orthanc.username, PACS_LITE_ORTHANC_PASSWORD=orthanc.password)
-    command = [sys.executable, "-m", "pacs_lite"]
-    subprocess.run([*command, "init-db"], env=env, check=True, capture_output=True)
-    subprocess.run([*command, "create-user", "bench", "--role", "radiologist", "--password-stdin"], env=env,
+def start_pacs_lite(folder, orthanc):
+    """Set up a database with a radiologist, sync it and start `pacs-lite serve`; return the Server."""
+    env = environment(folder / "instance", f"sqlite:///{folder / 'cache.db'}")
+    env.update(PACS_LITE_ORTHANC_URL=orthanc.url, PACS_LITE_ORTHANC_USERNAME=orthanc.username,
+               PACS_LITE_ORTHANC_PASSWORD=orthanc.password)
+    subprocess.run([*PACS_LITE, "init-db"], env=env, check=True, capture_output=True)
+    subprocess.run([*PACS_LITE, "create-user", "bench", "--role", "radiologist", "--password-stdin"], env=env,
                    check=True, capture_output=True, input=PASSWORD + "\n", text=True)
-    subprocess.run([*command, "sync"], env=env, check=True, capture_output=True)
-    port = free_loopback_port()
-    process = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(url + "/auth/login", timeout=1).close()
-            return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("pacs-lite serve did not start")
+    subprocess.run([*PACS_LITE, "sync"], env=env, check=True, capture_output=True)
+    return start_server(env, folder / "serve.log")
 
 
 def log_in(url):
@@ -125,7 +115,8 @@ def main(argv=None):
         upload_files(make_ct_series(200), client)
         ct_study = next(s for s in client.studies_page(0, 10) if s["ID"] != stored["ParentStudy"])
         ct_ids = [i["ID"] for i in client.study_instances(ct_study["ID"])]
-        process, url = start_server(Path(folder) / "instance", orthanc)
+        server = start_pacs_lite(Path(folder), orthanc)
+        process, url = server.process, server.url
         try:
             session = log_in(url)
             session.get(url + f"/api/load_study_fast?studyUID={ct_study['MainDicomTags']['StudyInstanceUID']}")
@@ -178,8 +169,7 @@ def main(argv=None):
             direct.close()
             session.close()
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()
             client.close()
     return 0
 

@@ -27,7 +27,6 @@ Everything it starts is stopped at the end, on error and on Ctrl-C too.
 """
 
 import argparse
-import os
 import signal
 import statistics
 import subprocess
@@ -40,13 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pacs_lite.orthanc import OrthancClient  # noqa: E402
-from pacs_lite.orthanc_server import OrthancServer, free_loopback_port  # noqa: E402
+from pacs_lite.orthanc_server import OrthancServer  # noqa: E402
 from pacs_lite.sample_data import large_ct_plan, make_ct_series, upload_files  # noqa: E402
+from tests.serve_process import PACS_LITE, environment, start_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PACS_LITE = [sys.executable, "-m", "pacs_lite"]
 USER, PASSWORD = "bench_radiologist", "viewer bench password"
 MARKS = ("viewer:cornerstone-ready", "viewer:first-image", "viewer:tools-ready", "viewer:series-loaded")
 TARGET_COLD_MS, TARGET_WARM_MS = 1000, 300
@@ -70,22 +69,6 @@ def wait_for_stable(client, count, timeout=120):
         if time.monotonic() > deadline:
             sys.exit("the benchmark studies never became stable in Orthanc")
         time.sleep(0.3)
-
-
-def wait_for_http(url, process, timeout=30):
-    """Wait until the server answers; stop when it dies."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"pacs-lite serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/auth/login", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("pacs-lite serve did not answer")
 
 
 def log_in(page, base_url):
@@ -195,21 +178,15 @@ def main(argv=None):
                 wait_for_stable(client, 3)
             study_a, study_b, study_c = (large_ct_plan(args.slices, seed=s).studies[0].study_uid for s in (0, 1, 2))
 
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_LITE_")}
-            env.update(PACS_LITE_INSTANCE_PATH=str(folder / "instance"),
-                       PACS_LITE_DATABASE_URL=f"sqlite:///{folder / 'cache.db'}",
-                       PACS_LITE_ORTHANC_URL=orthanc.url, PACS_LITE_ORTHANC_USERNAME=orthanc.username,
+            env = environment(folder / "instance", f"sqlite:///{folder / 'cache.db'}")
+            env.update(PACS_LITE_ORTHANC_URL=orthanc.url, PACS_LITE_ORTHANC_USERNAME=orthanc.username,
                        PACS_LITE_ORTHANC_PASSWORD=orthanc.password)
             run_command(env, "init-db")
             run_command(env, "create-user", USER, "--role", "radiologist", "--password-stdin", stdin=PASSWORD + "\n")
             run_command(env, "sync")
-            port = free_loopback_port()
-            base_url = f"http://127.0.0.1:{port}"
-            with open(folder / "serve.log", "wb") as log:
-                server = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=subprocess.STDOUT, env=env)
+            server = start_server(env, folder / "serve.log")
+            base_url = server.url
             try:
-                wait_for_http(base_url, server)
                 with sync_playwright() as playwright:
                     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     try:
@@ -221,11 +198,7 @@ def main(argv=None):
                     finally:
                         browser.close()
             finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                server.stop()
             print_table(runs, args.slices)
     return 0
 

@@ -25,12 +25,10 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +49,8 @@ from pacs_lite.names import person_name_key  # noqa: E402
 from pacs_lite.orthanc import ORTHANC_ID  # noqa: E402
 from pacs_lite.schema import init_db  # noqa: E402
 from pacs_lite.visibility import Scope  # noqa: E402
-from tests.mariadb_server import MariaDBServer, free_port  # noqa: E402
+from tests.mariadb_server import MariaDBServer  # noqa: E402
+from tests.serve_process import PACS_LITE, environment, start_server  # noqa: E402
 
 SEED = 20261128
 FILL_FORMAT = 2  # bump when the generated data changes, so kept databases are refilled
@@ -60,7 +59,6 @@ SERVE_THREADS = 4
 WARM_UP = 5
 MIN_REQUESTS = 20  # a shape over its time budget still gets this many timed requests
 HTTP_TIMEOUT = 120
-START_TIMEOUT = 60
 TARGET_P50, TARGET_P99 = 5.0, 20.0
 FROM_PAGE_BEFORE = "from the page before"  # a shape's cursor: the nextCursor of the page before it
 PASSWORD = "worklist bench password"
@@ -319,67 +317,14 @@ def warm_buffer_pool(url):
 # ---------------------------------------------------------------- the server and the client
 
 
-def environment(instance, url):
-    """Return the environment of a pacs_lite process on this database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_LITE_")}
-    env.update(PACS_LITE_INSTANCE_PATH=str(instance), PACS_LITE_DATABASE_URL=url, PACS_LITE_BCRYPT_ROUNDS="4")
-    return env
-
-
-def pacs_lite(*args):
-    """Return the command line of a pacs_lite command."""
-    return [sys.executable, "-m", "pacs_lite", *args]
-
-
 def create_users(instance, url):
     """Create the radiologist and the referring doctor (kept databases have them already)."""
     for username, extra in ((RADIOLOGIST, ["--role", "radiologist"]),
                             (REFERRING, ["--role", "referring_doctor", "--dicom-name", HOUSE])):
-        result = subprocess.run(pacs_lite("create-user", username, *extra, "--password-stdin"), input=PASSWORD + "\n",
+        result = subprocess.run([*PACS_LITE, "create-user", username, *extra, "--password-stdin"], input=PASSWORD + "\n",
                                 capture_output=True, text=True, env=environment(instance, url), timeout=120)
         if result.returncode != 0 and "exists already" not in result.stderr:
             raise RuntimeError(f"create-user {username} failed: {result.stderr.strip()}")
-
-
-class Server:
-    """A `python -m pacs_lite serve` process."""
-
-    def __init__(self, instance, url, log_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        with open(log_path, "wb") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                pacs_lite("serve", "--port", str(self.port), "--threads", str(SERVE_THREADS)),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment(instance, url))
-
-    def wait_until_answering(self):
-        """Wait until the server accepts connections; raise with its log if it dies or hangs."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pacs_lite serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"pacs_lite serve did not answer in {START_TIMEOUT} s:\n{self.log()}") from None
-                time.sleep(0.1)
-
-    def log(self):
-        """Return what the server printed."""
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        """Stop the server and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def log_in(server, username):
@@ -647,9 +592,8 @@ def main(argv=None):
             forget_thread_connections()
             instance = folder / f"instance-{kind.lower()}"
             create_users(instance, url)
-            server = Server(instance, url, folder / f"serve-{kind.lower()}.log")
+            server = start_server(environment(instance, url), folder / f"serve-{kind.lower()}.log", SERVE_THREADS)
             stack.callback(server.stop)
-            server.wait_until_answering()
             print(f"{kind}: measuring {args.requests} requests per shape on {server.url}", flush=True)
             tables[kind] = run_shapes(kind, server, url, args.requests, args.shape_budget)
             server.stop()

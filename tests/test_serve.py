@@ -1,14 +1,8 @@
 """`pacs-lite serve` as a real waitress process: login over HTTP, MIME types, and database faults."""
 
-import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import urllib.parse
-from dataclasses import dataclass
-from pathlib import Path
 
 import pymysql
 import pytest
@@ -17,53 +11,18 @@ import requests
 from pacs_lite.resources import resource_path
 from tests.mariadb_server import PASSWORD as MARIADB_PASSWORD
 from tests.mariadb_server import MariaDBServer, free_port
+from tests.serve_process import PACS_LITE, environment, start_server
 
-PACS_LITE = [sys.executable, "-m", "pacs_lite"]
 ADMIN_PASSWORD = "a long enough secret"
-START_TIMEOUT = 30
 HTTP_TIMEOUT = 10
 DATABASE_DOWN = "The database is not reachable"
 SERVE_THREADS = 8  # `pacs-lite serve --threads` default
 
 
-@dataclass
-class Server:
-    """A running `pacs-lite serve` process."""
-
-    process: subprocess.Popen
-    url: str
-    log_path: Path
-
-    def log(self):
-        """Return what the server printed so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        """Stop the server and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def environment(tmp_path, database_url):
-    """Return the environment of a pacs-lite process on this database."""
-    environ = {key: value for key, value in os.environ.items() if not key.startswith("PACS_LITE_")}
-    environ.update(
-        PACS_LITE_INSTANCE_PATH=str(tmp_path / "instance"),
-        PACS_LITE_DATABASE_URL=database_url,
-        PACS_LITE_BCRYPT_ROUNDS="4",
-    )
-    return environ
-
-
 def run_command(tmp_path, database_url, *args, stdin=""):
     """Run one pacs-lite command to the end; return the finished process."""
     return subprocess.run([*PACS_LITE, *args], input=stdin, capture_output=True, text=True,
-                          env=environment(tmp_path, database_url), timeout=60)
+                          env=environment(tmp_path / "instance", database_url), timeout=60)
 
 
 def prepare_database(tmp_path, database_url):
@@ -75,36 +34,6 @@ def prepare_database(tmp_path, database_url):
     assert result.returncode == 0, result.stderr
 
 
-def wait_until_answering(server, port):
-    """Wait until the server accepts connections; fail with its log if it dies or hangs."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if server.process.poll() is not None:
-            pytest.fail(f"pacs-lite serve exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"pacs-lite serve did not answer within {START_TIMEOUT} s:\n{server.log()}")
-            time.sleep(0.1)
-
-
-def start_server(env, log_path):
-    """Start `pacs-lite serve` on a free port; return the Server once it answers (stopped if it never does)."""
-    port = free_port()
-    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([*PACS_LITE, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_until_answering(server, port)
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
 @pytest.fixture
 def serve(tmp_path):
     """Start `pacs-lite serve` processes on a database; stop them all at the end of the test."""
@@ -113,7 +42,7 @@ def serve(tmp_path):
     def start(database_url, prepare=True):
         if prepare:
             prepare_database(tmp_path, database_url)
-        server = start_server(environment(tmp_path, database_url), tmp_path / f"serve-{len(servers)}.log")
+        server = start_server(environment(tmp_path / "instance", database_url), tmp_path / f"serve-{len(servers)}.log")
         servers.append(server)
         return server
 
@@ -215,7 +144,7 @@ def test_static_files_are_served_with_the_types_browsers_need(serve, tmp_path):
 def test_serve_on_an_unreachable_database_exits_2_with_one_line(database_url, serve, tmp_path):
     running = serve(database_url)
     result = subprocess.run([*PACS_LITE, "serve", "--port", str(free_port())], capture_output=True, text=True,
-                            env=environment(tmp_path, "mysql://u:p@127.0.0.1:1/db"), timeout=60)
+                            env=environment(tmp_path / "instance", "mysql://u:p@127.0.0.1:1/db"), timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

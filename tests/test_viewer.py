@@ -28,8 +28,7 @@ from pydicom.uid import (
 from pacs_lite.orthanc import OrthancClient
 from pacs_lite.orthanc_server import OrthancServer
 from pacs_lite.sample_data import SamplePlan, iter_sample_files, upload_files
-from tests.mariadb_server import free_port
-from tests.test_serve import PACS_LITE, environment, start_server
+from tests.serve_process import environment, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -187,7 +186,7 @@ def viewer_orthanc(tmp_path_factory, sample_plan):
 def server(tmp_path_factory, viewer_orthanc):
     """A `pacs-lite serve` on SQLite whose cache `pacs-lite sync` filled from the module's Orthanc."""
     folder = tmp_path_factory.mktemp("viewer")
-    env = environment(folder, f"sqlite:///{folder / 'pacs_lite.db'}")
+    env = environment(folder / "instance", f"sqlite:///{folder / 'pacs_lite.db'}")
     env.update(
         PACS_LITE_ORTHANC_URL=viewer_orthanc.url,
         PACS_LITE_ORTHANC_USERNAME=viewer_orthanc.username,
