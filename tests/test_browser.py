@@ -71,6 +71,14 @@ def page(browser, server):
     context = browser.new_context(base_url=server.url, locale="en-GB")
     context.set_default_timeout(10_000)
     tab = context.new_page()
+    problems = watch(tab)
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
+def watch(tab):
+    """Collect script errors, dialogs and CSP reports of a tab; return the list they go to."""
     problems = []
 
     def on_dialog(dialog):
@@ -81,9 +89,7 @@ def page(browser, server):
     tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     tab.on("console", lambda message: problems.append(f"console: {message.text}")
            if message.type == "error" and "Content Security Policy" in message.text else None)
-    yield tab
-    context.close()
-    assert not problems, problems
+    return problems
 
 
 def log_in(page, username):

@@ -33,7 +33,7 @@ from tests.serve_process import environment, start_server
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
-from tests.test_browser import browser, iso, run  # noqa: E402,F401  (after the Playwright skip; browser is a fixture)
+from tests.test_browser import browser, iso, run, watch  # noqa: E402,F401  (after the Playwright skip; browser is a fixture)
 
 PASSWORD = "viewer test password"
 # Three sample patients: MÜLLER has a CT head with a CT prior, Gómez a MONOCHROME1 chest film.
@@ -209,21 +209,6 @@ def new_context(browser, server):
     context = browser.new_context(base_url=server.url, locale="en-GB", viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
     return context
-
-
-def watch(tab):
-    """Collect script errors, dialogs and CSP reports of a tab; return the list they go to."""
-    problems = []
-
-    def on_dialog(dialog):
-        problems.append(f"a {dialog.type} dialog opened: {dialog.message!r}")
-        dialog.dismiss()
-
-    tab.on("dialog", on_dialog)
-    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    tab.on("console", lambda message: problems.append(f"console: {message.text}")
-           if message.type == "error" and "Content Security Policy" in message.text else None)
-    return problems
 
 
 def log_in(page):
