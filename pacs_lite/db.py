@@ -6,8 +6,14 @@ DATETIME columns as naive UTC ``datetime`` objects.
 
 Each thread keeps one open connection per database (waitress runs a fixed set
 of threads): a new pymysql connection costs tens of milliseconds, a reused
-one nothing. ``close_db`` ends the request's transaction and keeps the
-connection for the thread's next request.
+one nothing. A reused connection is not pinged: if it died while idle (the
+server restarted), its first statement fails, and it is reopened and the
+statement run again, once.
+
+MySQL connections run in autocommit mode: a read leaves no transaction open
+(which would hold table locks) and costs no ROLLBACK. Writes go in
+``Database.transaction()`` blocks. ``close_db`` ends a transaction left open
+by an error and keeps the connection for the thread's next request.
 """
 
 import datetime
@@ -21,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pymysql
+from pymysql.constants import SERVER_STATUS
 from flask import current_app, g
 
 from pacs_lite.config import ConfigError
@@ -130,6 +137,7 @@ class Database:
         self.url = url
         self.dialect = url.dialect
         self.connection = self._connect()
+        self.reused = False  # handed out again since its last statement: it may have died meanwhile
 
     def _connect(self):
         """Open the underlying DB-API connection."""
@@ -155,7 +163,7 @@ class Database:
                 unix_socket=self.url.unix_socket or None,
                 charset="utf8mb4",
                 cursorclass=pymysql.cursors.DictCursor,
-                autocommit=False,
+                autocommit=True,
                 connect_timeout=5,
                 read_timeout=60,
                 write_timeout=60,
@@ -168,23 +176,33 @@ class Database:
 
     def execute(self, sql, params=()):
         """Run one statement and return its cursor."""
-        cursor = self.connection.cursor()
-        self._run(cursor.execute, sql, tuple(params))
-        return cursor
+        return self._run("execute", sql, tuple(params))
 
     def executemany(self, sql, rows):
         """Run one statement for each parameter tuple in rows."""
         rows = [tuple(row) for row in rows]
-        if not rows:
-            return
-        cursor = self.connection.cursor()
-        self._run(cursor.executemany, sql, rows)
-        cursor.close()
+        if rows:
+            self._run("executemany", sql, rows).close()
 
     def _run(self, method, sql, params):
-        """Call a cursor method in this dialect; a database that is gone raises DatabaseUnavailable."""
+        """Call a cursor method and return the cursor; reopen a reused connection that died while idle, once."""
         try:
-            method(mysql_sql(sql) if self.dialect == "mysql" else sql, params)
+            return self._run_once(method, sql, params)
+        except DatabaseUnavailable:
+            if not self.reused:
+                raise
+            self.reused = False
+            self.close()
+            self.connection = self._connect()
+            return self._run_once(method, sql, params)
+        finally:
+            self.reused = False
+
+    def _run_once(self, method, sql, params):
+        """Call a cursor method in this dialect; a database that is gone raises DatabaseUnavailable."""
+        cursor = self.connection.cursor()
+        try:
+            getattr(cursor, method)(mysql_sql(sql) if self.dialect == "mysql" else sql, params)
         except OperationalError as e:
             if self.dialect == "mysql" or "locked" not in str(e):
                 raise DatabaseUnavailable(f"the {self.url.describe()} failed: {e}") from e
@@ -195,6 +213,7 @@ class Database:
                     f"the {self.url.describe()} has lost its tables ({e.args[1]}); restore it or run init-db"
                 ) from e
             raise
+        return cursor
 
     def query(self, sql, params=()):
         """Return every row of a query as a list of dicts."""
@@ -233,6 +252,8 @@ class Database:
     @contextmanager
     def transaction(self):
         """Commit the block's statements together, or none of them."""
+        if self.dialect == "mysql":
+            self.execute("BEGIN").close()
         try:
             yield self
         except BaseException:
@@ -240,16 +261,12 @@ class Database:
             raise
         self.commit()
 
-    def is_alive(self):
-        """Tell whether the connection still works."""
-        try:
-            if self.dialect == "mysql":
-                self.connection.ping(reconnect=False)
-            else:
-                self.connection.execute("SELECT 1").close()
-            return True
-        except Exception:
-            return False
+    @property
+    def in_transaction(self):
+        """Tell whether a transaction is open on the connection."""
+        if self.dialect == "mysql":
+            return bool(self.connection.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+        return self.connection.in_transaction
 
     def close(self):
         """Close the connection."""
@@ -354,10 +371,9 @@ def connect(url):
     parsed = parse_database_url(url)
     pool = _thread_connections.__dict__.setdefault("by_url", {})
     db = pool.get(url)
-    if db is not None and db.is_alive():
-        return db
     if db is not None:
-        db.close()
+        db.reused = True
+        return db
     db = Database(parsed)
     pool[url] = db
     return db
@@ -379,11 +395,12 @@ def get_db():
 
 
 def close_db(exc=None):
-    """End the request's transaction; the connection stays open for the thread."""
+    """End a transaction the request left open; the connection stays open for the thread."""
     db = g.pop("db", None)
     if db is not None:
         try:
-            db.rollback()
+            if db.in_transaction:
+                db.rollback()
         except Exception:
             forget_thread_connections()
 
