@@ -519,7 +519,7 @@ def explain_misses(kind, url, results):
         scope = (Scope(user_id=referring_id, referring_key=person_name_key(HOUSE), now=now) if role == "referring"
                  else Scope(user_id=0, referring_key=None, now=now))
         recorder = Recorder(db)
-        worklist.list_patients(recorder, query, scope)
+        worklist.list_patients(recorder, query, scope, db.query_one("SELECT * FROM sync_state WHERE id = 1"))
         print(f"\n=== {label} ({role}, {params})")
         for sql, statement_params in recorder.statements:
             runs = []

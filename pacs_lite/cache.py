@@ -6,6 +6,7 @@ cached_referrals (each patient as each referring physician sees them),
 cached_studies, cached_series and sync_state.
 """
 
+import random
 from collections import Counter
 
 STUDY_COLUMNS = (
@@ -97,21 +98,22 @@ def count_existing_patients(db, orthanc_ids):
     return found
 
 
-def add_to_patient_count(db, delta):
-    """Keep sync_state.patient_count equal to the number of cached patients."""
-    if delta:
-        db.execute("UPDATE sync_state SET patient_count = patient_count + ? WHERE id = 1", (delta,))
+def new_patients_version():
+    """Return a new value for sync_state.patients_version: random, so that no two states of any cache share it."""
+    return random.getrandbits(62)
 
 
-def patient_count(db):
-    """Return how many patients the cache holds (kept, not counted)."""
-    return db.query_value("SELECT patient_count FROM sync_state WHERE id = 1")
+def record_patients_change(db, delta):
+    """Keep sync_state.patient_count equal to the number of cached patients, and give the patients a new
+    patients_version (the worklist keeps what it read of cached_patients under it)."""
+    db.execute("UPDATE sync_state SET patient_count = patient_count + ?, patients_version = ? WHERE id = 1",
+               (delta, new_patients_version()))
 
 
 def save_patients(db, patients):
     """Insert or update patient rows and the words of their names."""
     ids = [p["orthanc_id"] for p in patients]
-    add_to_patient_count(db, len(set(ids)) - count_existing_patients(db, set(ids)))
+    record_patients_change(db, len(set(ids)) - count_existing_patients(db, set(ids)))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
     save_patient_words(db, patients)
@@ -164,11 +166,6 @@ def add_to_prefix_counts(db, change):
                    sorted(change.items()))
 
 
-def patients_with_name_prefix(db, prefix):
-    """Return how many cached patients have a name word starting with prefix (one of PREFIX_LENGTHS long)."""
-    return db.query_value("SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?", [prefix]) or 0
-
-
 def save_referrals(db, patient_orthanc_ids, rows):
     """Replace the cached_referrals rows of some patients (dicts of REFERRAL_COLUMNS)."""
     delete_where_in(db, "cached_referrals", "orthanc_id", list(patient_orthanc_ids))
@@ -180,7 +177,7 @@ def save_referrals(db, patient_orthanc_ids, rows):
 
 def delete_patients(db, orthanc_ids):
     """Delete patient rows, the words of their names and their referrals."""
-    add_to_patient_count(db, -count_existing_patients(db, set(orthanc_ids)))
+    record_patients_change(db, -count_existing_patients(db, set(orthanc_ids)))
     gone = Counter()
     for prefixes in name_prefixes_of(db, list(orthanc_ids)).values():
         gone.subtract(prefixes)

@@ -25,6 +25,13 @@ def sort_indexes_with_ids(db):
     db.drop_index("cached_patient_words_patient", "cached_patient_words")
 
 
+def set_first_patients_version(db):
+    """Give the cached patients their first patients_version."""
+    from pacs_lite import cache
+
+    db.execute("UPDATE sync_state SET patients_version = ? WHERE id = 1", (cache.new_patients_version(),))
+
+
 def count_name_prefixes(db):
     """Fill cached_name_prefixes from cached_patient_words."""
     from pacs_lite import cache
@@ -152,6 +159,11 @@ MIGRATIONS = {
         drop_referring_index,
         "CREATE INDEX cached_studies_referring_patient ON cached_studies "
         "(referring_physician_key, patient_orthanc_id, study_date, modalities, first_seen_at)",
+    ],
+    6: [
+        # Changes with every write to cached_patients: the worklist's page anchors are kept under it.
+        "ALTER TABLE sync_state ADD COLUMN patients_version BIGINT NOT NULL DEFAULT 0",
+        set_first_patients_version,
     ],
 }
 

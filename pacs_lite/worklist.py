@@ -8,11 +8,15 @@ and * in a search are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
-  is read in index order (a deep page finds its first row on the index alone);
-- a search or filter: the matches are counted up to FEW_MATCHES; that few are
-  read by primary key and sorted; more are counted (a one- or two-letter
-  search from the patient counts kept in cached_name_prefixes) and the page is
-  found by walking the sort index and testing each patient (they come quickly);
+  is read in index order (a deep page from the page anchor before it: every
+  thousandth row of the sort, read once per change of the cached patients);
+- a search or filter: the typed words and the PatientID prefix are counted in
+  one statement, up to FEW_MATCHES each; up to FEW_MATCHES matches are
+  counted and sorted by their sort column in one statement, and the page's
+  rows read by primary key; more are counted (a one- or two-letter search
+  from the patient counts kept in cached_name_prefixes)
+  and the page is found by walking the sort index and testing each patient
+  (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -24,7 +28,7 @@ patients are grouped from their visible studies instead (few, by nature).
 
 from dataclasses import dataclass, replace
 
-from pacs_lite.cache import PREFIX_LENGTHS, patient_count, patients_with_name_prefix
+from pacs_lite.cache import PREFIX_LENGTHS
 from pacs_lite.db import aggregated_datetime
 from pacs_lite.names import search_key
 from pacs_lite.sync import study_summary
@@ -32,7 +36,7 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
-DEEP_OFFSET = 1000  # from this offset on, find the page's first row on the index alone
+ANCHOR_EVERY = 1000  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
 SORTS = {
@@ -40,6 +44,9 @@ SORTS = {
     "name": ("name_key", "asc"),
     "patient_id": ("patient_id_key", "asc"),
 }
+# (sort, order) -> (patients_version, page anchors): see page_anchors
+_kept_anchors = {}
+
 PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.name_key, p.patient_id_key, p.birth_date, p.sex,
     p.study_count, p.last_study_date, p.modalities, p.last_arrival_at"""
 
@@ -173,33 +180,31 @@ def matching_patients(query, words):
     )
 
 
-def list_patients(db, query, scope):
-    """Return (patient rows of the page, total) for a worklist query as the scope sees it."""
+def list_patients(db, query, scope, sync_state):
+    """Return (patient rows of the page, total) for a worklist query as the scope sees it.
+
+    sync_state is the cache's sync_state row: the unfiltered list takes its
+    total from patient_count, and keeps its page anchors under patients_version.
+    """
     if not scope.sees_everything:
         return _list_visible_patients(db, query, scope)
-    counted = words_rarest_first(db, query.search)
+    counted, by_patient_id = search_counts(db, query.search)
     matches = matching_patients(query, [word for word, _ in counted])
     if matches is None:
-        return _page_in_index_order(db, query), patient_count(db)
+        return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     sql, params = matches
-    after, after_params = query.after_condition()
     if not counted or counted[0][1] <= FEW_MATCHES:
-        found = db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) m", [*params, FEW_MATCHES + 1])
-        if found <= FEW_MATCHES:
-            # Few matches: read them by primary key and sort them.
-            rows = db.query(
-                f"SELECT {PATIENT_FIELDS} FROM ({sql}) m JOIN cached_patients p ON p.orthanc_id = m.id "
-                f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
-                [*params, *after_params, query.per_page, query.offset],
-            )
-            return rows, found
-    total = total_from_prefix_counts(db, query, counted)
+        few = _page_of_few_matches(db, query, sql, params)
+        if few is not None:
+            return few
+    total = total_from_prefix_counts(query, counted, by_patient_id)
     if total is None:
         total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
     if total == 0:
         return [], 0
     # Many matches: walk the sort index and test each patient; the page fills within a few rows.
     condition, condition_params = patient_condition(query)
+    after, after_params = query.after_condition()
     rows = db.query(
         f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {condition} AND {after} {query.order_by()} "
         "LIMIT ? OFFSET ?",
@@ -208,42 +213,84 @@ def list_patients(db, query, scope):
     return rows, total
 
 
-def words_rarest_first(db, search):
-    """Return [(word, how many it matches)] for the words of a search, the rarest first.
+def _page_of_few_matches(db, query, sql, params):
+    """Return (page, total) of the patients selected by sql, counted and sorted in one statement; None when
+    they are more than FEW_MATCHES.
+
+    The sort reads only the sort column and the id of each match; the page's rows are read after it.
+    """
+    column, _ = SORTS[query.sort]
+    after, after_params = query.after_condition()
+    page = db.query(
+        f"SELECT * FROM (SELECT p.{column}, p.orthanc_id, COUNT(*) OVER () AS total "
+        f"FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id) p "
+        f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
+        [*params, FEW_MATCHES + 1, *after_params, query.per_page, query.offset],
+    )
+    if page:
+        total = page[0]["total"]
+    elif query.offset or query.after:
+        # Past the last page: the page says nothing of the total.
+        total = db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) m", [*params, FEW_MATCHES + 1])
+    else:
+        total = 0
+    if total > FEW_MATCHES:
+        return None
+    return patients_in_order(db, [row["orthanc_id"] for row in page]), total
+
+
+def patients_in_order(db, patient_ids):
+    """Return the cached_patients rows of some patients, in the order of their ids."""
+    if not patient_ids:
+        return []
+    marks = ", ".join("?" for _ in patient_ids)
+    rows = db.query(f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({marks})", patient_ids)
+    by_id = {row["orthanc_id"]: row for row in rows}
+    return [by_id[orthanc_id] for orthanc_id in patient_ids if orthanc_id in by_id]
+
+
+def search_counts(db, search):
+    """Return ([(word, how many it matches)] rarest first, how many PatientIDs start with the search), read in
+    one statement; ([], 0) for no search.
 
     A one- or two-letter word counts the patients of its prefix (kept in
-    cached_name_prefixes); a longer one counts the name words it starts, but
-    only up to FEW_MATCHES + 1, so that a common word costs little.
+    cached_name_prefixes); a longer one counts the name words it starts, and
+    the PatientIDs are counted, both only up to FEW_MATCHES + 1, so that a
+    common word costs little.
     """
-    counted = []
-    for word in search_words(search):
+    words = search_words(search)
+    if not words:
+        return [], 0
+    counts, params = [], []
+    for word in words:
         if len(word) <= max(PREFIX_LENGTHS):
-            found = patients_with_name_prefix(db, word)
+            counts.append("(SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?)")
+            params.append(word)
         else:
-            found = db.query_value(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c",
-                [*prefix_range(word[:64]), FEW_MATCHES + 1],
-            )
-        counted.append((word, found))
-    return sorted(counted, key=lambda item: item[1])
+            counts.append("(SELECT COUNT(*) FROM "
+                          "(SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c)")
+            params += [*prefix_range(word[:64]), FEW_MATCHES + 1]
+    counts.append("(SELECT COUNT(*) FROM "
+                  "(SELECT 1 FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ? LIMIT ?) c)")
+    params += [*prefix_range(search_key(search)), FEW_MATCHES + 1]
+    row = db.query_one("SELECT " + ", ".join(f"{count} AS n{i}" for i, count in enumerate(counts)), params)
+    found = [row[f"n{i}"] or 0 for i in range(len(counts))]
+    return sorted(zip(words, found), key=lambda item: item[1]), found[-1]
 
 
-def total_from_prefix_counts(db, query, counted):
+def total_from_prefix_counts(query, counted, by_patient_id):
     """Return the exact total of a search of one short word (a kept prefix) that nothing else filters.
 
-    counted is words_rarest_first of the search. The total is the patients of
-    the prefix plus those whose PatientID starts with the text. None for any
-    other query, and when both are found: a patient may then match both ways,
-    and only a count of the union is exact.
+    counted and by_patient_id are the search_counts of the search. The total
+    is the patients of the prefix plus those whose PatientID starts with the
+    text. None for any other query, when the PatientIDs were too many to count
+    exactly, and when both are found: a patient may then match both ways, and
+    only a count of the union is exact.
     """
     if query.has_study_filter or len(counted) != 1 or len(counted[0][0]) > max(PREFIX_LENGTHS):
         return None
     by_name = counted[0][1]
-    by_patient_id = db.query_value(
-        "SELECT COUNT(*) FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
-        prefix_range(search_key(query.search)),
-    )
-    if by_name and by_patient_id:
+    if by_patient_id > FEW_MATCHES or (by_name and by_patient_id):
         return None
     return by_name + by_patient_id
 
@@ -263,23 +310,43 @@ def patient_condition(query, alias="p"):
     return " AND ".join(parts) or "1 = 1", params
 
 
-def _page_in_index_order(db, query):
-    """Read a page of all patients along the sort index."""
-    if query.offset and query.offset >= DEEP_OFFSET:
-        # A deep page: the row before it, found on the (covering) index alone, is its cursor.
-        column, _ = SORTS[query.sort]
-        before = db.query_one(
-            f"SELECT p.{column}, p.orthanc_id FROM cached_patients p {query.order_by()} LIMIT 1 OFFSET ?",
-            [query.offset - 1],
-        )
-        if before is None:
-            return []
-        query = replace(query, after=query.cursor_of(before))
+def _page_in_index_order(db, query, patients_version):
+    """Read a page of all patients along the sort index; a deep page starts from the page anchor before it."""
     after, params = query.after_condition()
+    offset = query.offset
+    if offset >= ANCHOR_EVERY:
+        anchors = page_anchors(db, query, patients_version)
+        passed = min(offset // ANCHOR_EVERY, len(anchors))
+        if passed:
+            after, params = replace(query, after=anchors[passed - 1]).after_condition()
+            offset -= passed * ANCHOR_EVERY
     return db.query(
         f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
-        [*params, query.per_page, query.offset],
+        [*params, query.per_page, offset],
     )
+
+
+def page_anchors(db, query, patients_version):
+    """Return the cursors of rows ANCHOR_EVERY - 1, 2 * ANCHOR_EVERY - 1, ... of all patients in the query's
+    sort: a deep page is read from the anchor before it, not by walking the index from the top.
+
+    They are read with one scan and kept for the patients_version they were read at.
+    """
+    key = (query.sort, query.order)
+    kept = _kept_anchors.get(key)
+    if kept and kept[0] == patients_version:
+        return kept[1]
+    column, _ = SORTS[query.sort]
+    rows = db.query(
+        f"SELECT a.{column}, a.orthanc_id FROM (SELECT p.{column}, p.orthanc_id, "
+        f"ROW_NUMBER() OVER ({query.order_by()}) AS n FROM cached_patients p) a WHERE a.n % ? = 0 ORDER BY a.n",
+        [ANCHOR_EVERY],
+    )
+    anchors = [(row[column], row["orthanc_id"]) for row in rows]
+    # Keep them only when no change came in while they were read.
+    if db.query_value("SELECT patients_version FROM sync_state WHERE id = 1") == patients_version:
+        _kept_anchors[key] = (patients_version, anchors)
+    return anchors
 
 
 def _list_visible_patients(db, query, scope):

@@ -406,10 +406,18 @@ def test_orthanc_problems_in_the_viewer_paths(app, empty_orthanc, sample_plan, d
     client.close()
 
 
+def use_page_anchors_every(monkeypatch, rows):
+    """Make the worklist read deep pages from page anchors this many rows apart, with none kept yet."""
+    from pacs_lite import worklist as worklist_sql
+
+    monkeypatch.setattr(worklist_sql, "ANCHOR_EVERY", rows)
+    monkeypatch.setattr(worklist_sql, "_kept_anchors", {})
+
+
 @pytest.mark.parametrize("args", [
     {}, {"page": "2", "per_page": "5"}, {"sort": "name", "page": "3", "per_page": "4"},
     {"sort": "patient_id", "order": "desc", "page": "2", "per_page": "3"},
-    {"search": "s"}, {"search": "pl00", "sort": "name"}, {"modality": "CT"},
+    {"search": "s"}, {"search": "pl00", "sort": "name"}, {"search": "pl"}, {"modality": "CT"},
     {"date_from": "2018-01-01", "date_to": "2022-12-31", "modality": "MR"}, {"search": "a", "modality": "CR"},
 ])
 def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
@@ -417,10 +425,17 @@ def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
 
     expected = worklist(radiologist, **args)
     # Deep pages found on the index alone, and many matches walked along the sort index, agree with the defaults.
-    monkeypatch.setattr(worklist_sql, "DEEP_OFFSET", 0)
+    use_page_anchors_every(monkeypatch, 2)
     monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
     again = worklist(radiologist, **args)
     assert patient_ids(again) == patient_ids(expected) and again["total"] == expected["total"]
+
+
+@pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"}])
+def test_a_page_past_the_last_keeps_the_total(radiologist, args):
+    total = worklist(radiologist, **args)["total"]
+    past = worklist(radiologist, **args, page=99)
+    assert past["patients"] == [] and past["total"] == total > 0
 
 
 def test_the_unfiltered_total_follows_the_cache(radiologist, synced, db, sample_plan):
@@ -432,6 +447,25 @@ def test_the_unfiltered_total_follows_the_cache(radiologist, synced, db, sample_
                                             (study.study_uid,)))
     assert orthanc_id and worklist(radiologist)["total"] == len(sample_plan.patients) - 1
     assert db.query_value("SELECT COUNT(*) FROM cached_patients") == len(sample_plan.patients) - 1
+
+
+@pytest.mark.parametrize("sort", ["last_study_date", "name"])
+def test_deep_pages_follow_the_cache(radiologist, synced, db, sample_plan, monkeypatch, sort):
+    use_page_anchors_every(monkeypatch, 2)
+
+    def every_page():
+        pages = [patient_ids(worklist(radiologist, sort=sort, per_page=3, page=n)) for n in range(1, 30)]
+        return [pid for page in pages for pid in page]
+
+    whole = patient_ids(worklist(radiologist, sort=sort, per_page=200))
+    assert every_page() == whole and len(whole) == len(sample_plan.patients)
+    # A patient leaves the middle of the list: the anchors read before must not be used again.
+    gone = next(p for p in sample_plan.patients if p.patient_id == whole[len(whole) // 2])
+    for study in gone.studies:
+        sync.evict_study(db, db.query_value("SELECT orthanc_id FROM cached_studies WHERE study_uid = ?",
+                                            (study.study_uid,)))
+    whole_now = patient_ids(worklist(radiologist, sort=sort, per_page=200))
+    assert every_page() == whole_now == [pid for pid in whole if pid != gone.patient_id]
 
 
 @pytest.mark.parametrize("args", [
@@ -459,7 +493,7 @@ def test_paging_by_cursor_gives_the_pages_of_page_numbers(radiologist, house, mo
 
     browser = {"radiologist": radiologist, "house": house}[user]
     if plans != "default":
-        monkeypatch.setattr(worklist_sql, "DEEP_OFFSET", 0)
+        use_page_anchors_every(monkeypatch, 2)
         monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
     first = worklist(browser, **args, per_page=2)
     pages, cursor = [first], first["nextCursor"]

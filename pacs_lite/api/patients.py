@@ -23,7 +23,8 @@ def patient_list_api():
     query = params.worklist_query(request.args, current_app.config["PAGE_SIZE"])
     db, now = get_db(), utc_now()
     scope = scope_for(current_user, now)
-    rows, total = worklist.list_patients(db, query, scope)
+    state = cache.get_sync_state(db)
+    rows, total = worklist.list_patients(db, query, scope, state)
     since = current_user.previous_login_at
     return jsonify(
         success=True,
@@ -32,7 +33,7 @@ def patient_list_api():
         page=query.page,
         per_page=query.per_page,
         nextCursor=params.encode_cursor(query, rows[-1]) if len(rows) == query.per_page else None,
-        cache=cache_json(cache.get_sync_state(db), now),
+        cache=cache_json(state, now),
     )
 
 
