@@ -36,6 +36,7 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
+SORT_WHOLE_ROWS = 200  # up to this many: sort their whole rows; more: their sort column, then read the page
 ANCHOR_EVERY = 1000  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -194,7 +195,9 @@ def list_patients(db, query, scope, sync_state):
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     sql, params = matches
     if not counted or counted[0][1] <= FEW_MATCHES:
-        few = _page_of_few_matches(db, query, sql, params)
+        # The patients whose name has the rarest word, and those whose PatientID starts with the search.
+        at_most = counted[0][1] + by_patient_id if counted else FEW_MATCHES
+        few = _page_of_few_matches(db, query, sql, params, at_most)
         if few is not None:
             return few
     total = total_from_prefix_counts(query, counted, by_patient_id)
@@ -213,16 +216,20 @@ def list_patients(db, query, scope, sync_state):
     return rows, total
 
 
-def _page_of_few_matches(db, query, sql, params):
+def _page_of_few_matches(db, query, sql, params, at_most):
     """Return (page, total) of the patients selected by sql, counted and sorted in one statement; None when
     they are more than FEW_MATCHES.
 
-    The sort reads only the sort column and the id of each match; the page's rows are read after it.
+    at_most is how many they can be. Up to SORT_WHOLE_ROWS, their whole rows
+    are sorted; more are sorted on their sort column and id only, and the
+    page's rows read after.
     """
     column, _ = SORTS[query.sort]
+    whole_rows = at_most <= SORT_WHOLE_ROWS
+    fields = PATIENT_FIELDS if whole_rows else f"p.{column}, p.orthanc_id"
     after, after_params = query.after_condition()
     page = db.query(
-        f"SELECT * FROM (SELECT p.{column}, p.orthanc_id, COUNT(*) OVER () AS total "
+        f"SELECT * FROM (SELECT {fields}, COUNT(*) OVER () AS total "
         f"FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id) p "
         f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
         [*params, FEW_MATCHES + 1, *after_params, query.per_page, query.offset],
@@ -236,6 +243,8 @@ def _page_of_few_matches(db, query, sql, params):
         total = 0
     if total > FEW_MATCHES:
         return None
+    if whole_rows:
+        return [{key: value for key, value in row.items() if key != "total"} for row in page], total
     return patients_in_order(db, [row["orthanc_id"] for row in page]), total
 
 
