@@ -111,12 +111,23 @@ def record_patients_change(db, delta):
 
 
 def save_patients(db, patients):
-    """Insert or update patient rows and the words of their names."""
+    """Insert or update patient rows and the words of their names, and give their studies (saved before) the
+    patient's last study date."""
     ids = [p["orthanc_id"] for p in patients]
     record_patients_change(db, len(set(ids)) - count_existing_patients(db, set(ids)))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
     save_patient_words(db, patients)
+    for chunk in chunks(ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(
+            f"""
+            UPDATE cached_studies SET patient_last_study_date = (
+                SELECT p.last_study_date FROM cached_patients p WHERE p.orthanc_id = cached_studies.patient_orthanc_id)
+            WHERE patient_orthanc_id IN ({marks})
+            """,
+            chunk,
+        )
 
 
 def save_patient_words(db, patients):

@@ -65,6 +65,11 @@ def drop_referring_index(db):
     db.drop_index("cached_studies_referring_patient", "cached_studies")
 
 
+def drop_date_index(db):
+    """Drop the date index of version 4, to be rebuilt with the patient's last study date."""
+    db.drop_index("cached_studies_date_patient", "cached_studies")
+
+
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
 MIGRATIONS = {
     2: [
@@ -164,6 +169,14 @@ MIGRATIONS = {
         # Changes with every write to cached_patients: the worklist's page anchors are kept under it.
         "ALTER TABLE sync_state ADD COLUMN patients_version BIGINT NOT NULL DEFAULT 0",
         set_first_patients_version,
+        # Each study carries its patient's last study date (kept by cache.save_patients), and the date index
+        # holds it: a date filter's patients are sorted newest first from that index alone.
+        "ALTER TABLE cached_studies ADD COLUMN patient_last_study_date CHAR(10) NOT NULL DEFAULT ''",
+        """UPDATE cached_studies SET patient_last_study_date = COALESCE((
+            SELECT p.last_study_date FROM cached_patients p WHERE p.orthanc_id = cached_studies.patient_orthanc_id), '')""",
+        drop_date_index,
+        "CREATE INDEX cached_studies_date_patient ON cached_studies "
+        "(study_date, patient_orthanc_id, modalities, patient_last_study_date)",
     ],
 }
 

@@ -8,8 +8,9 @@ and * in a search are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
-  is read in index order (a deep page from the page anchor before it: every
-  thousandth row of the sort, read once per change of the cached patients);
+  is read in index order (a deep page from the page anchor before it: the
+  cursor of every hundredth row of the sort, found once per change of the
+  cached patients);
 - a search or filter: the typed words and the PatientID prefix are counted in
   one statement, up to FEW_MATCHES each; up to FEW_MATCHES matches are
   counted and sorted by their sort column in one statement, and the page's
@@ -26,6 +27,7 @@ sees them; with a modality or date filter, or a live break-glass grant, their
 patients are grouped from their visible studies instead (few, by nature).
 """
 
+import threading
 from dataclasses import dataclass, replace
 
 from pacs_lite.cache import PREFIX_LENGTHS
@@ -37,7 +39,7 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
 SORT_WHOLE_ROWS = 200  # up to this many: sort their whole rows; more: their sort column, then read the page
-ANCHOR_EVERY = 1000  # a page anchor every this many patients: no page walks further than this from one
+ANCHOR_EVERY = 100  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
 SORTS = {
@@ -45,8 +47,9 @@ SORTS = {
     "name": ("name_key", "asc"),
     "patient_id": ("patient_id_key", "asc"),
 }
-# (sort, order) -> (patients_version, page anchors): see page_anchors
+# (sort, order) -> (patients_version, {number: page anchor}): see page_anchor
 _kept_anchors = {}
+_anchors_lock = threading.Lock()
 
 PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.name_key, p.patient_id_key, p.birth_date, p.sex,
     p.study_count, p.last_study_date, p.modalities, p.last_arrival_at"""
@@ -197,7 +200,7 @@ def list_patients(db, query, scope, sync_state):
     if not counted or counted[0][1] <= FEW_MATCHES:
         # The patients whose name has the rarest word, and those whose PatientID starts with the search.
         at_most = counted[0][1] + by_patient_id if counted else FEW_MATCHES
-        few = _page_of_few_matches(db, query, sql, params, at_most)
+        few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params, at_most))
         if few is not None:
             return few
     total = total_from_prefix_counts(query, counted, by_patient_id)
@@ -216,29 +219,24 @@ def list_patients(db, query, scope, sync_state):
     return rows, total
 
 
-def _page_of_few_matches(db, query, sql, params, at_most):
-    """Return (page, total) of the patients selected by sql, counted and sorted in one statement; None when
-    they are more than FEW_MATCHES.
+def _page_of_few_matches(db, query, source, params, whole_rows):
+    """Return (page, total) of a few matches, counted and sorted in one statement; None when they are more
+    than FEW_MATCHES.
 
-    at_most is how many they can be. Up to SORT_WHOLE_ROWS, their whole rows
-    are sorted; more are sorted on their sort column and id only, and the
-    page's rows read after.
+    source (see few_matches_source) selects at most FEW_MATCHES + 1 of them,
+    with their orthanc_id and sort column, or their whole rows.
     """
-    column, _ = SORTS[query.sort]
-    whole_rows = at_most <= SORT_WHOLE_ROWS
-    fields = PATIENT_FIELDS if whole_rows else f"p.{column}, p.orthanc_id"
     after, after_params = query.after_condition()
     page = db.query(
-        f"SELECT * FROM (SELECT {fields}, COUNT(*) OVER () AS total "
-        f"FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id) p "
+        f"SELECT * FROM (SELECT m.*, COUNT(*) OVER () AS total FROM ({source}) m) p "
         f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
-        [*params, FEW_MATCHES + 1, *after_params, query.per_page, query.offset],
+        [*params, *after_params, query.per_page, query.offset],
     )
     if page:
         total = page[0]["total"]
     elif query.offset or query.after:
         # Past the last page: the page says nothing of the total.
-        total = db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) m", [*params, FEW_MATCHES + 1])
+        total = db.query_value(f"SELECT COUNT(*) FROM ({source}) m", params)
     else:
         total = 0
     if total > FEW_MATCHES:
@@ -246,6 +244,31 @@ def _page_of_few_matches(db, query, sql, params, at_most):
     if whole_rows:
         return [{key: value for key, value in row.items() if key != "total"} for row in page], total
     return patients_in_order(db, [row["orthanc_id"] for row in page]), total
+
+
+def few_matches_source(query, sql, params, at_most):
+    """Return (SQL, params, whole_rows) selecting up to FEW_MATCHES + 1 of the patients that sql selects (at
+    most at_most of them), with what their sort needs.
+
+    Patients of a study filter alone, newest first, come from the studies' date
+    index alone (each study carries its patient's last study date). Others are
+    joined to cached_patients: up to SORT_WHOLE_ROWS, their whole rows are
+    sorted; more, their sort column only, and the page's rows read after.
+    """
+    limit = [FEW_MATCHES + 1]
+    if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
+        condition, filter_params = study_filter_condition(query)
+        return (
+            "SELECT s.patient_orthanc_id AS orthanc_id, MAX(s.patient_last_study_date) AS last_study_date "
+            f"FROM cached_studies s WHERE {condition} GROUP BY s.patient_orthanc_id LIMIT ?",
+            [*filter_params, *limit],
+            False,
+        )
+    column, _ = SORTS[query.sort]
+    whole_rows = at_most <= SORT_WHOLE_ROWS
+    fields = PATIENT_FIELDS if whole_rows else f"p.{column}, p.orthanc_id"
+    return (f"SELECT {fields} FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
+            [*params, *limit], whole_rows)
 
 
 def patients_in_order(db, patient_ids):
@@ -324,38 +347,45 @@ def _page_in_index_order(db, query, patients_version):
     after, params = query.after_condition()
     offset = query.offset
     if offset >= ANCHOR_EVERY:
-        anchors = page_anchors(db, query, patients_version)
-        passed = min(offset // ANCHOR_EVERY, len(anchors))
-        if passed:
-            after, params = replace(query, after=anchors[passed - 1]).after_condition()
-            offset -= passed * ANCHOR_EVERY
+        number = offset // ANCHOR_EVERY
+        anchor = page_anchor(db, query, patients_version, number)
+        if anchor is None:
+            return []
+        after, params = replace(query, after=anchor).after_condition()
+        offset -= number * ANCHOR_EVERY
     return db.query(
         f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
         [*params, query.per_page, offset],
     )
 
 
-def page_anchors(db, query, patients_version):
-    """Return the cursors of rows ANCHOR_EVERY - 1, 2 * ANCHOR_EVERY - 1, ... of all patients in the query's
-    sort: a deep page is read from the anchor before it, not by walking the index from the top.
+def page_anchor(db, query, patients_version, number):
+    """Return the cursor of row number * ANCHOR_EVERY - 1 of all patients in the query's sort; None past the end.
 
-    They are read with one scan and kept for the patients_version they were read at.
+    Anchors are kept per sort for the patients_version they were found at. A
+    new one is found on the sort index alone, walking from the nearest anchor
+    before it: each stretch of the index is walked once per version.
     """
     key = (query.sort, query.order)
-    kept = _kept_anchors.get(key)
-    if kept and kept[0] == patients_version:
-        return kept[1]
+    with _anchors_lock:
+        version, anchors = _kept_anchors.get(key, (None, {}))
+        if version != patients_version:
+            version, anchors = patients_version, {}
+            _kept_anchors[key] = (version, anchors)
+        if number in anchors:
+            return anchors[number]
+        start = max((n for n in anchors if n < number), default=0)
+    after, params = replace(query, after=anchors[start]).after_condition() if start else ("1 = 1", [])
     column, _ = SORTS[query.sort]
-    rows = db.query(
-        f"SELECT a.{column}, a.orthanc_id FROM (SELECT p.{column}, p.orthanc_id, "
-        f"ROW_NUMBER() OVER ({query.order_by()}) AS n FROM cached_patients p) a WHERE a.n % ? = 0 ORDER BY a.n",
-        [ANCHOR_EVERY],
+    row = db.query_one(
+        f"SELECT p.{column}, p.orthanc_id FROM cached_patients p WHERE {after} {query.order_by()} LIMIT 1 OFFSET ?",
+        [*params, (number - start) * ANCHOR_EVERY - 1],
     )
-    anchors = [(row[column], row["orthanc_id"]) for row in rows]
-    # Keep them only when no change came in while they were read.
-    if db.query_value("SELECT patients_version FROM sync_state WHERE id = 1") == patients_version:
-        _kept_anchors[key] = (patients_version, anchors)
-    return anchors
+    if row is None:
+        return None
+    with _anchors_lock:
+        anchors[number] = query.cursor_of(row)
+    return anchors[number]
 
 
 def _list_visible_patients(db, query, scope):

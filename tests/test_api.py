@@ -457,12 +457,14 @@ def test_the_unfiltered_total_follows_the_cache(radiologist, synced, db, sample_
 def test_deep_pages_follow_the_cache(radiologist, synced, db, sample_plan, monkeypatch, sort):
     use_page_anchors_every(monkeypatch, 2)
 
-    def every_page():
-        pages = [patient_ids(worklist(radiologist, sort=sort, per_page=3, page=n)) for n in range(1, 30)]
-        return [pid for page in pages for pid in page]
+    def every_page(numbers=range(1, 30)):
+        pages = {n: patient_ids(worklist(radiologist, sort=sort, per_page=3, page=n)) for n in numbers}
+        return [pid for n in sorted(pages) for pid in pages[n]]
 
     whole = patient_ids(worklist(radiologist, sort=sort, per_page=200))
-    assert every_page() == whole and len(whole) == len(sample_plan.patients)
+    assert every_page(range(29, 0, -1)) == whole and len(whole) == len(sample_plan.patients)
+    use_page_anchors_every(monkeypatch, 2)
+    assert every_page() == whole
     # A patient leaves the middle of the list: the anchors read before must not be used again.
     gone = next(p for p in sample_plan.patients if p.patient_id == whole[len(whole) // 2])
     for study in gone.studies:

@@ -57,8 +57,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     monkeypatch.setattr(schema, "LATEST_VERSION", 1)
     assert schema.init_db(db) == (0, 1)
     db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2026-01-02 03:04:05', 'login', 'kept')")
-    db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, updated_at) "
-               "VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2026-01-02 03:04:05')", ("a" * 8 + "-aaaaaaaa" * 4,))
+    db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, last_study_date, updated_at) "
+               "VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2024-03-01', '2026-01-02 03:04:05')",
+               ("a" * 8 + "-aaaaaaaa" * 4,))
     db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
                "referring_physician_key, updated_at) VALUES (?, ?, '1.2.3', '2024-03-01', 'CT,MR', 'HOUSE GREGORY', "
                "'2026-01-02 03:04:05')", ("b" * 8 + "-bbbbbbbb" * 4, "a" * 8 + "-aaaaaaaa" * 4))
@@ -71,6 +72,7 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert [w["word"] for w in words] == ["JURGEN", "MULLER"]  # the migration indexed the existing names
     assert db.query_value("SELECT patient_count FROM sync_state") == 1  # and counted them
     assert db.query_value("SELECT patients_version FROM sync_state") != 0  # and gave them a version
+    assert db.query_value("SELECT patient_last_study_date FROM cached_studies") == "2024-03-01"
     prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
     assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("M", 1), ("MU", 1)]
     assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}

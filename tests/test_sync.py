@@ -56,6 +56,7 @@ def assert_patients_match_their_studies(db):
         studies = db.query("SELECT * FROM cached_studies WHERE patient_orthanc_id = ?", (patient["orthanc_id"],))
         assert patient["study_count"] == len(studies) > 0
         assert patient["last_study_date"] == max(s["study_date"] for s in studies)
+        assert {s["patient_last_study_date"] for s in studies} == {patient["last_study_date"]}
         assert patient["last_arrival_at"] == max(s["first_seen_at"] for s in studies)
     orphans = db.query_value(
         "SELECT COUNT(*) FROM cached_studies s LEFT JOIN cached_patients p ON p.orthanc_id = s.patient_orthanc_id "
