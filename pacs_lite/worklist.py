@@ -13,9 +13,9 @@ The query shape follows what is asked, so that an index serves every case:
   cached patients);
 - a search or filter: the typed words and the PatientID prefix are counted in
   one statement, up to FEW_MATCHES each; up to FEW_MATCHES matches are
-  counted and sorted by their sort column in one statement, and the page's
-  rows read by primary key; more are counted (a one- or two-letter search
-  from the patient counts kept in cached_name_prefixes)
+  counted, sorted on their sort column and their page read in one statement;
+  more are counted (a one- or two-letter search from the patient counts kept
+  in cached_name_prefixes)
   and the page is found by walking the sort index and testing each patient
   (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
@@ -38,7 +38,6 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
-SORT_WHOLE_ROWS = 200  # up to this many: sort their whole rows; more: their sort column, then read the page
 ANCHOR_EVERY = 100  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -198,9 +197,7 @@ def list_patients(db, query, scope, sync_state):
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     sql, params = matches
     if not counted or counted[0][1] <= FEW_MATCHES:
-        # The patients whose name has the rarest word, and those whose PatientID starts with the search.
-        at_most = counted[0][1] + by_patient_id if counted else FEW_MATCHES
-        few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params, at_most))
+        few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
         if few is not None:
             return few
     total = total_from_prefix_counts(query, counted, by_patient_id)
@@ -219,17 +216,20 @@ def list_patients(db, query, scope, sync_state):
     return rows, total
 
 
-def _page_of_few_matches(db, query, source, params, whole_rows):
-    """Return (page, total) of a few matches, counted and sorted in one statement; None when they are more
-    than FEW_MATCHES.
+def _page_of_few_matches(db, query, source, params):
+    """Return (page, total) of a few matches, counted, sorted and read in one statement; None when they are
+    more than FEW_MATCHES.
 
     source (see few_matches_source) selects at most FEW_MATCHES + 1 of them,
-    with their orthanc_id and sort column, or their whole rows.
+    with their orthanc_id and sort column: the sort reads only those, and the
+    page's rows are joined after it.
     """
     after, after_params = query.after_condition()
     page = db.query(
+        f"SELECT {PATIENT_FIELDS}, page.total FROM ("
         f"SELECT * FROM (SELECT m.*, COUNT(*) OVER () AS total FROM ({source}) m) p "
-        f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
+        f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?"
+        f") page JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
         [*params, *after_params, query.per_page, query.offset],
     )
     if page:
@@ -241,19 +241,16 @@ def _page_of_few_matches(db, query, source, params, whole_rows):
         total = 0
     if total > FEW_MATCHES:
         return None
-    if whole_rows:
-        return [{key: value for key, value in row.items() if key != "total"} for row in page], total
-    return patients_in_order(db, [row["orthanc_id"] for row in page]), total
+    return [{key: value for key, value in row.items() if key != "total"} for row in page], total
 
 
-def few_matches_source(query, sql, params, at_most):
-    """Return (SQL, params, whole_rows) selecting up to FEW_MATCHES + 1 of the patients that sql selects (at
-    most at_most of them), with what their sort needs.
+def few_matches_source(query, sql, params):
+    """Return (SQL, params) selecting up to FEW_MATCHES + 1 of the patients that sql selects, with their
+    orthanc_id and sort column.
 
     Patients of a study filter alone, newest first, come from the studies' date
-    index alone (each study carries its patient's last study date). Others are
-    joined to cached_patients: up to SORT_WHOLE_ROWS, their whole rows are
-    sorted; more, their sort column only, and the page's rows read after.
+    index alone (each study carries its patient's last study date); others
+    are joined to cached_patients.
     """
     limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
@@ -262,23 +259,10 @@ def few_matches_source(query, sql, params, at_most):
             "SELECT s.patient_orthanc_id AS orthanc_id, MAX(s.patient_last_study_date) AS last_study_date "
             f"FROM cached_studies s WHERE {condition} GROUP BY s.patient_orthanc_id LIMIT ?",
             [*filter_params, *limit],
-            False,
         )
     column, _ = SORTS[query.sort]
-    whole_rows = at_most <= SORT_WHOLE_ROWS
-    fields = PATIENT_FIELDS if whole_rows else f"p.{column}, p.orthanc_id"
-    return (f"SELECT {fields} FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
-            [*params, *limit], whole_rows)
-
-
-def patients_in_order(db, patient_ids):
-    """Return the cached_patients rows of some patients, in the order of their ids."""
-    if not patient_ids:
-        return []
-    marks = ", ".join("?" for _ in patient_ids)
-    rows = db.query(f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE p.orthanc_id IN ({marks})", patient_ids)
-    by_id = {row["orthanc_id"]: row for row in rows}
-    return [by_id[orthanc_id] for orthanc_id in patient_ids if orthanc_id in by_id]
+    return (f"SELECT p.{column}, p.orthanc_id FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
+            [*params, *limit])
 
 
 def search_counts(db, search):
