@@ -73,6 +73,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert db.query_value("SELECT patient_count FROM sync_state") == 1  # and counted them
     assert db.query_value("SELECT patients_version FROM sync_state") != 0  # and gave them a version
     assert db.query_value("SELECT patient_last_study_date FROM cached_studies") == "2024-03-01"
+    if db.dialect == "sqlite":
+        words_table = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_patient_words'")
+        assert words_table.endswith("WITHOUT ROWID") and "name_key" in words_table
     prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
     assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("M", 1), ("MU", 1)]
     assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}
