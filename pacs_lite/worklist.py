@@ -374,27 +374,42 @@ def page_anchor(db, query, patients_version, number):
 
 def _list_visible_patients(db, query, scope):
     """List a referring doctor's patients, with counts of the studies they may see only."""
-    granted = break_glass_patients(db, scope)
-    if not granted and not query.has_study_filter:
-        return _list_referred_patients(db, query, scope)
-    return _list_patients_of_visible_studies(db, query, scope, granted)
+    if not query.has_study_filter:
+        listed = _list_referred_patients(db, query, scope)
+        if listed is not None:
+            return listed
+    return _list_patients_of_visible_studies(db, query, scope, break_glass_patients(db, scope))
 
 
 def _list_referred_patients(db, query, scope):
-    """Read a referring doctor's patients from cached_referrals, along its index for the sort."""
+    """Read a referring doctor's patients from cached_referrals, along its index for the sort; None when they
+    hold a live break-glass grant (their list is then grouped from their visible studies).
+
+    The page's statement also counts the patients and the live grants (each
+    subquery runs once).
+    """
     condition, params = "p.referring_physician_key = ?", [scope.referring_key]
     search = search_condition(query.search)
     if search:
         condition = f"{condition} AND {search[0]}"
         params += search[1]
-    total = db.query_value(f"SELECT COUNT(*) FROM cached_referrals p WHERE {condition}", params)
+    count = f"SELECT COUNT(*) FROM cached_referrals p WHERE {condition}"
+    grants = "SELECT COUNT(*) FROM break_glass_grants WHERE user_id = ? AND expires_at > ?"
     after, after_params = query.after_condition()
     rows = db.query(
-        f"SELECT {PATIENT_FIELDS} FROM cached_referrals p WHERE {condition} AND {after} {query.order_by()} "
-        "LIMIT ? OFFSET ?",
-        [*params, *after_params, query.per_page, query.offset],
+        f"SELECT {PATIENT_FIELDS}, ({count}) AS total, ({grants}) AS grants "
+        f"FROM cached_referrals p WHERE {condition} AND {after} {query.order_by()} LIMIT ? OFFSET ?",
+        [*params, scope.user_id, scope.now, *params, *after_params, query.per_page, query.offset],
     )
-    return rows, total
+    if not rows:
+        # Past the last page: the page says nothing of the total or the grants.
+        if break_glass_patients(db, scope):
+            return None
+        return [], db.query_value(count, params)
+    if rows[0]["grants"]:
+        return None
+    return [{key: value for key, value in row.items() if key not in ("total", "grants")} for row in rows], \
+        rows[0]["total"]
 
 
 def _list_patients_of_visible_studies(db, query, scope, granted):
