@@ -70,6 +70,12 @@ def drop_date_index(db):
     db.drop_index("cached_studies_date_patient", "cached_studies")
 
 
+def widen_name_prefixes(db):
+    """Let cached_name_prefixes hold three-character prefixes (SQLite does not check the length)."""
+    if db.dialect == "mysql":
+        db.execute("ALTER TABLE cached_name_prefixes MODIFY prefix VARCHAR(3) NOT NULL")
+
+
 def keep_words_in_their_key(db):
     """On SQLite, store cached_patient_words in its primary key alone (WITHOUT ROWID), as InnoDB stores every
     table: a word's range then reads each row's name_key without a second lookup. MySQL has nothing to do."""
@@ -138,10 +144,10 @@ MIGRATIONS = {
         "(referring_physician_key, patient_orthanc_id, study_date)",
     ],
     5: [
-        # How many patients have a name word starting with each 1- and 2-character prefix: the exact total of
+        # How many patients have a name word starting with each short prefix: the exact total of
         # a broad search without counting thousands of words (kept by cache.save_patient_words).
         """CREATE TABLE cached_name_prefixes (
-            prefix VARCHAR(2) NOT NULL PRIMARY KEY,
+            prefix VARCHAR(3) NOT NULL PRIMARY KEY,
             patient_count INTEGER NOT NULL
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         count_name_prefixes,
@@ -196,6 +202,10 @@ MIGRATIONS = {
         "CREATE INDEX cached_studies_date_patient ON cached_studies "
         "(study_date, patient_orthanc_id, modalities, patient_last_study_date)",
         keep_words_in_their_key,
+        # Three-character prefixes too: a three-letter search's exact total, and a bound on a longer word's.
+        widen_name_prefixes,
+        "DELETE FROM cached_name_prefixes",
+        count_name_prefixes,
     ],
 }
 

@@ -11,11 +11,12 @@ The query shape follows what is asked, so that an index serves every case:
   is read in index order (a deep page from the page anchor before it: the
   cursor of every hundredth row of the sort, found once per change of the
   cached patients);
-- a search or filter: the typed words and the PatientID prefix are counted in
-  one statement, up to FEW_MATCHES each; up to FEW_MATCHES matches are
+- a search or filter: the typed words are bounded by the patient counts of
+  their prefixes (cached_name_prefixes, up to three characters) and the
+  PatientIDs counted, in one statement; up to FEW_MATCHES matches are
   counted, sorted on their sort column and their page read in one statement;
-  more are counted (a one- or two-letter search from the patient counts kept
-  in cached_name_prefixes)
+  more are counted (a search of one word of up to three letters from the
+  patient counts kept in cached_name_prefixes)
   and the page is found by walking the sort index and testing each patient
   (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
@@ -266,32 +267,39 @@ def few_matches_source(query, sql, params):
 
 
 def search_counts(db, search):
-    """Return ([(word, how many it matches)] rarest first, how many PatientIDs start with the search), read in
-    one statement; ([], 0) for no search.
+    """Return ([(word, at most how many patients it matches)] rarest first, how many PatientIDs start with the
+    search); ([], 0) for no search.
 
-    A one- or two-letter word counts the patients of its prefix (kept in
-    cached_name_prefixes); a longer one counts the name words it starts, and
-    the PatientIDs are counted, both only up to FEW_MATCHES + 1, so that a
-    common word costs little.
+    Each word is first bounded by the patients of its prefix (up to three
+    characters, kept in cached_name_prefixes: exact for a word that short),
+    and the PatientIDs are counted up to FEW_MATCHES + 1, in one statement.
+    Only when every word's prefix is common are the longer words' own name
+    words counted (up to FEW_MATCHES + 1), as one of them may still be rare.
     """
     words = search_words(search)
     if not words:
         return [], 0
-    counts, params = [], []
-    for word in words:
-        if len(word) <= max(PREFIX_LENGTHS):
-            counts.append("(SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?)")
-            params.append(word)
-        else:
-            counts.append("(SELECT COUNT(*) FROM "
-                          "(SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c)")
-            params += [*prefix_range(word[:64]), FEW_MATCHES + 1]
+    shortest = max(PREFIX_LENGTHS)
+    counts = ["(SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?)" for _ in words]
+    params = [word[:shortest] for word in words]
     counts.append("(SELECT COUNT(*) FROM "
                   "(SELECT 1 FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ? LIMIT ?) c)")
     params += [*prefix_range(search_key(search)), FEW_MATCHES + 1]
+    *bounds, by_patient_id = _read_counts(db, counts, params)
+    longer = [word for word in words if len(word) > shortest]
+    if min(bounds) > FEW_MATCHES and longer:
+        counts = ["(SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c)"
+                  for _ in longer]
+        params = [value for word in longer for value in (*prefix_range(word[:64]), FEW_MATCHES + 1)]
+        counted_words = dict(zip(longer, _read_counts(db, counts, params)))
+        bounds = [counted_words.get(word, bound) for word, bound in zip(words, bounds)]
+    return sorted(zip(words, bounds), key=lambda item: item[1]), by_patient_id
+
+
+def _read_counts(db, counts, params):
+    """Run scalar count subqueries in one SELECT; return their values (0 for none)."""
     row = db.query_one("SELECT " + ", ".join(f"{count} AS n{i}" for i, count in enumerate(counts)), params)
-    found = [row[f"n{i}"] or 0 for i in range(len(counts))]
-    return sorted(zip(words, found), key=lambda item: item[1]), found[-1]
+    return [row[f"n{i}"] or 0 for i in range(len(counts))]
 
 
 def total_from_prefix_counts(query, counted, by_patient_id):

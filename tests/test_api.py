@@ -431,6 +431,21 @@ def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
     assert patient_ids(again) == patient_ids(expected) and again["total"] == expected["total"]
 
 
+def test_a_rare_word_of_a_common_prefix_is_read_as_few_matches(radiologist, monkeypatch):
+    from pacs_lite import worklist as worklist_sql
+
+    # Three sample patients have a name word starting with MAR; one has MARIO.
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 2)
+    few = []
+    read_few = worklist_sql._page_of_few_matches
+    monkeypatch.setattr(worklist_sql, "_page_of_few_matches", lambda *call: few.append(call) or read_few(*call))
+    mario = worklist(radiologist, search="mario")
+    assert patient_ids(mario) == ["PL0014"] and mario["total"] == 1 and len(few) == 1
+    # Three patients for "mar" are many here: walked along the sort index, the total read from the kept count.
+    mar = worklist(radiologist, search="mar")
+    assert sorted(patient_ids(mar)) == ["PL0013", "PL0014", "PL0018"] and mar["total"] == 3 and len(few) == 1
+
+
 @pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"}])
 def test_a_page_past_the_last_keeps_the_total(radiologist, args):
     total = worklist(radiologist, **args)["total"]

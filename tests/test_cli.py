@@ -77,7 +77,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
         words_table = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_patient_words'")
         assert words_table.endswith("WITHOUT ROWID") and "name_key" in words_table
     prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
-    assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("M", 1), ("MU", 1)]
+    assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("JUR", 1), ("M", 1),
+                                                                      ("MU", 1), ("MUL", 1)]
     assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}
     referral = db.query_one("SELECT * FROM cached_referrals")
     assert (referral["referring_physician_key"], referral["name_key"], referral["study_count"],

@@ -93,13 +93,12 @@ def kept_prefix_counts(db):
 
 
 def counted_prefix_counts(db):
-    """Count, from the cached name words, the patients of every 1- and 2-character word prefix."""
+    """Count, from the cached name words, the patients of every word prefix of the kept lengths."""
+    rows = db.query("SELECT DISTINCT word, patient_orthanc_id FROM cached_patient_words")
+    pairs = {(row["word"][:length], row["patient_orthanc_id"]) for row in rows for length in cache.PREFIX_LENGTHS}
     counts = {}
-    for length in (1, 2):
-        rows = db.query("SELECT DISTINCT word, patient_orthanc_id FROM cached_patient_words")
-        pairs = {(row["word"][:length], row["patient_orthanc_id"]) for row in rows}
-        for prefix, _ in pairs:
-            counts[prefix] = counts.get(prefix, 0) + 1
+    for prefix, _ in pairs:
+        counts[prefix] = counts.get(prefix, 0) + 1
     return counts
 
 
@@ -207,11 +206,13 @@ def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
                 "updated_at": datetime.datetime(2026, 1, 1)}
 
     cache.save_patients(db, [patient("a", "MULLER JURGEN"), patient("b", "MARTIN JOHN J")])
-    assert kept_prefix_counts(db) == {"M": 2, "MU": 1, "MA": 1, "J": 2, "JU": 1, "JO": 1}
+    assert kept_prefix_counts(db) == {"M": 2, "MU": 1, "MUL": 1, "MA": 1, "MAR": 1, "J": 2, "JU": 1, "JUR": 1,
+                                      "JO": 1, "JOH": 1}
     cache.save_patients(db, [patient("a", "SMITH JURGEN")])
-    assert kept_prefix_counts(db) == {"M": 1, "MA": 1, "S": 1, "SM": 1, "J": 2, "JU": 1, "JO": 1}
+    assert kept_prefix_counts(db) == {"M": 1, "MA": 1, "MAR": 1, "S": 1, "SM": 1, "SMI": 1, "J": 2, "JU": 1,
+                                      "JUR": 1, "JO": 1, "JOH": 1}
     cache.delete_patients(db, [patient("b", "")["orthanc_id"]])
-    assert kept_prefix_counts(db) == {"S": 1, "SM": 1, "J": 1, "JU": 1} == counted_prefix_counts(db)
+    assert kept_prefix_counts(db) == {"S": 1, "SM": 1, "SMI": 1, "J": 1, "JU": 1, "JUR": 1} == counted_prefix_counts(db)
 
 
 def test_a_feed_that_went_backwards_forces_a_full_pass(app, db, sample_client):
