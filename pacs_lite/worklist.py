@@ -16,9 +16,8 @@ The query shape follows what is asked, so that an index serves every case:
   PatientIDs counted, in one statement; up to FEW_MATCHES matches are
   counted, sorted on their sort column and their page read in one statement;
   more are counted (a search of one word of up to three letters from the
-  patient counts kept in cached_name_prefixes)
-  and the page is found by walking the sort index and testing each patient
-  (they come quickly);
+  patient counts kept in cached_name_prefixes) and the page is found by
+  walking the sort index and testing each patient (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -279,14 +278,14 @@ def search_counts(db, search):
     words = search_words(search)
     if not words:
         return [], 0
-    shortest = max(PREFIX_LENGTHS)
+    longest_prefix = max(PREFIX_LENGTHS)
     counts = ["(SELECT patient_count FROM cached_name_prefixes WHERE prefix = ?)" for _ in words]
-    params = [word[:shortest] for word in words]
+    params = [word[:longest_prefix] for word in words]
     counts.append("(SELECT COUNT(*) FROM "
                   "(SELECT 1 FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ? LIMIT ?) c)")
     params += [*prefix_range(search_key(search)), FEW_MATCHES + 1]
     *bounds, by_patient_id = _read_counts(db, counts, params)
-    longer = [word for word in words if len(word) > shortest]
+    longer = [word for word in words if len(word) > longest_prefix]
     if min(bounds) > FEW_MATCHES and longer:
         counts = ["(SELECT COUNT(*) FROM (SELECT 1 FROM cached_patient_words WHERE word >= ? AND word < ? LIMIT ?) c)"
                   for _ in longer]
@@ -416,8 +415,8 @@ def _list_referred_patients(db, query, scope):
         return [], db.query_value(count, params)
     if rows[0]["grants"]:
         return None
-    return [{key: value for key, value in row.items() if key not in ("total", "grants")} for row in rows], \
-        rows[0]["total"]
+    page = [{key: value for key, value in row.items() if key not in ("total", "grants")} for row in rows]
+    return page, rows[0]["total"]
 
 
 def _list_patients_of_visible_studies(db, query, scope, granted):
