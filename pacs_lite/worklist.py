@@ -161,9 +161,12 @@ def study_filter_condition(query, alias="s"):
         params.append(query.date_to)
     if query.modality:
         # modalities is "CT,MR"; the modality was checked to be [A-Z0-9]+, so it holds no LIKE wildcards.
+        # INSTR first: the studies without the letters at all (most) skip the LIKEs.
         column = f"{alias}.modalities"
-        parts.append(f"({column} = ? OR {column} LIKE ? OR {column} LIKE ? OR {column} LIKE ?)")
-        params += [query.modality, f"{query.modality},%", f"%,{query.modality}", f"%,{query.modality},%"]
+        parts.append(f"INSTR({column}, ?) > 0 AND ({column} = ? OR {column} LIKE ? OR {column} LIKE ? "
+                     f"OR {column} LIKE ?)")
+        params += [query.modality, query.modality, f"{query.modality},%", f"%,{query.modality}",
+                   f"%,{query.modality},%"]
     return " AND ".join(parts) or "1 = 1", params
 
 
