@@ -25,6 +25,19 @@ def environment(instance, database_url):
     return environ
 
 
+def orthanc_environment(folder, orthanc, **settings):
+    """Return the environment of a pacs-lite on a SQLite file in folder, pointed at a running Orthanc, with more
+    PACS_LITE_ settings."""
+    env = environment(folder / "instance", f"sqlite:///{folder / 'pacs_lite.db'}")
+    env.update(
+        PACS_LITE_ORTHANC_URL=orthanc.url,
+        PACS_LITE_ORTHANC_USERNAME=orthanc.username,
+        PACS_LITE_ORTHANC_PASSWORD=orthanc.password,
+        **settings,
+    )
+    return env
+
+
 @dataclass
 class Server:
     """A running `pacs-lite serve` process."""

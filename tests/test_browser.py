@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.mariadb_server import free_port
-from tests.serve_process import PACS_LITE, environment, start_server
+from tests.serve_process import PACS_LITE, orthanc_environment, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -34,13 +34,7 @@ def run(env, *args, stdin=""):
 def server(tmp_path_factory, sample_orthanc):
     """A `pacs-lite serve` on SQLite whose cache `pacs-lite sync` filled from the sample Orthanc."""
     folder = tmp_path_factory.mktemp("browser")
-    env = environment(folder / "instance", f"sqlite:///{folder / 'pacs_lite.db'}")
-    env.update(
-        PACS_LITE_ORTHANC_URL=sample_orthanc.url,
-        PACS_LITE_ORTHANC_USERNAME=sample_orthanc.username,
-        PACS_LITE_ORTHANC_PASSWORD=sample_orthanc.password,
-        PACS_LITE_PAGE_SIZE=str(PAGE_SIZE),
-    )
+    env = orthanc_environment(folder, sample_orthanc, PACS_LITE_PAGE_SIZE=str(PAGE_SIZE))
     run(env, "init-db")
     run(env, "create-user", "ada", "--role", "radiologist", "--full-name", "Ada Lovelace", "--password-stdin",
         stdin=PASSWORD + "\n")

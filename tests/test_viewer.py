@@ -28,7 +28,7 @@ from pydicom.uid import (
 from pacs_lite.orthanc import OrthancClient
 from pacs_lite.orthanc_server import OrthancServer
 from pacs_lite.sample_data import SamplePlan, iter_sample_files, upload_files
-from tests.serve_process import environment, start_server
+from tests.serve_process import orthanc_environment, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -186,12 +186,7 @@ def viewer_orthanc(tmp_path_factory, sample_plan):
 def server(tmp_path_factory, viewer_orthanc):
     """A `pacs-lite serve` on SQLite whose cache `pacs-lite sync` filled from the module's Orthanc."""
     folder = tmp_path_factory.mktemp("viewer")
-    env = environment(folder / "instance", f"sqlite:///{folder / 'pacs_lite.db'}")
-    env.update(
-        PACS_LITE_ORTHANC_URL=viewer_orthanc.url,
-        PACS_LITE_ORTHANC_USERNAME=viewer_orthanc.username,
-        PACS_LITE_ORTHANC_PASSWORD=viewer_orthanc.password,
-    )
+    env = orthanc_environment(folder, viewer_orthanc)
     run(env, "init-db")
     run(env, "create-user", "ada", "--role", "radiologist", "--full-name", "Ada Lovelace", "--password-stdin",
         stdin=PASSWORD + "\n")
