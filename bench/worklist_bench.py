@@ -8,9 +8,9 @@ MariaDB. Then, for each database, starts a real `python -m pacs_lite serve`
 (waitress, 4 threads), logs in a radiologist and a referring doctor
 (HOUSE^GREGORY) over HTTP, and times R sequential requests of each query
 shape over one keep-alive http.client connection per user (and the floor
-through requests too, which adds about 1 ms a call of its own). It prints p50 / p99 per shape against the
-target (p50 <= 5 ms, p99 <= 20 ms), and the query plans of the shapes that
-miss it. A shape stops early after --shape-budget seconds (60) once it has 20
+through requests too, which adds about 1 ms a call of its own). It prints
+p50 / p99 per shape against the target (p50 <= 5 ms, p99 <= 20 ms), and the
+query plans of the shapes that miss it. A shape stops early after --shape-budget seconds (60) once it has 20
 timed requests, so a very slow one cannot hold the run for an hour.
 
     .venv/bin/python bench/worklist_bench.py [--patients 100000] [--studies 300000] [--requests 200]
