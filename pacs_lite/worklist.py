@@ -50,8 +50,9 @@ SORTS = {
 _kept_anchors = {}
 _anchors_lock = threading.Lock()
 
-PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.name_key, p.patient_id_key, p.birth_date, p.sex,
-    p.study_count, p.last_study_date, p.modalities, p.last_arrival_at"""
+# What the worklist shows of a patient (and the default sort's key); the other sorts add their key.
+PATIENT_FIELDS = """p.orthanc_id, p.patient_id, p.patient_name, p.birth_date, p.sex, p.study_count, p.last_study_date,
+    p.modalities, p.last_arrival_at"""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class WorklistQuery:
     def offset(self):
         """Return how many rows to skip before the page: none after a cursor."""
         return 0 if self.after else (self.page - 1) * self.per_page
+
+    @property
+    def patient_fields(self):
+        """Return the columns of the page's patient rows: PATIENT_FIELDS, and the sort's key for the cursor."""
+        column, _ = SORTS[self.sort]
+        return PATIENT_FIELDS if column == "last_study_date" else f"{PATIENT_FIELDS}, p.{column}"
 
     def order_by(self, alias="p"):
         """Return the ORDER BY clause of the query's sort."""
@@ -212,7 +219,7 @@ def list_patients(db, query, scope, sync_state):
     condition, condition_params = patient_condition(query)
     after, after_params = query.after_condition()
     rows = db.query(
-        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {condition} AND {after} {query.order_by()} "
+        f"SELECT {query.patient_fields} FROM cached_patients p WHERE {condition} AND {after} {query.order_by()} "
         "LIMIT ? OFFSET ?",
         [*condition_params, *after_params, query.per_page, query.offset],
     )
@@ -229,7 +236,7 @@ def _page_of_few_matches(db, query, source, params):
     """
     after, after_params = query.after_condition()
     page = db.query(
-        f"SELECT {PATIENT_FIELDS}, page.total FROM ("
+        f"SELECT {query.patient_fields}, page.total FROM ("
         f"SELECT * FROM (SELECT m.*, COUNT(*) OVER () AS total FROM ({source}) m) p "
         f"WHERE {after} {query.order_by()} LIMIT ? OFFSET ?"
         f") page JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
@@ -348,7 +355,7 @@ def _page_in_index_order(db, query, patients_version):
         after, params = replace(query, after=anchor).after_condition()
         offset -= number * ANCHOR_EVERY
     return db.query(
-        f"SELECT {PATIENT_FIELDS} FROM cached_patients p WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
+        f"SELECT {query.patient_fields} FROM cached_patients p WHERE {after} {query.order_by()} LIMIT ? OFFSET ?",
         [*params, query.per_page, offset],
     )
 
@@ -407,7 +414,7 @@ def _list_referred_patients(db, query, scope):
     grants = "SELECT COUNT(*) FROM break_glass_grants WHERE user_id = ? AND expires_at > ?"
     after, after_params = query.after_condition()
     rows = db.query(
-        f"SELECT {PATIENT_FIELDS}, ({count}) AS total, ({grants}) AS grants "
+        f"SELECT {query.patient_fields}, ({count}) AS total, ({grants}) AS grants "
         f"FROM cached_referrals p WHERE {condition} AND {after} {query.order_by()} LIMIT ? OFFSET ?",
         [*params, scope.user_id, scope.now, *params, *after_params, query.per_page, query.offset],
     )
