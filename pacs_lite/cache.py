@@ -1,7 +1,9 @@
 """SQL for the cache of Orthanc's metadata.
 
 cached_patients (with cached_patient_words, the words of their names, and
-cached_name_prefixes, how many patients each short word prefix has),
+cached_name_prefixes, how many patients each short word prefix has;
+cached_patient_modalities, each patient under each modality of their
+studies, and cached_modality_counts, how many patients each modality has),
 cached_referrals (each patient as each referring physician sees them),
 cached_studies, cached_series and sync_state.
 """
@@ -111,13 +113,14 @@ def record_patients_change(db, delta):
 
 
 def save_patients(db, patients):
-    """Insert or update patient rows and the words of their names, and give their studies (saved before) the
-    patient's last study date."""
+    """Insert or update patient rows, the words of their names and their modalities, and give their studies
+    (saved before) the patient's last study date."""
     ids = [p["orthanc_id"] for p in patients]
     record_patients_change(db, len(set(ids)) - count_existing_patients(db, set(ids)))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
     save_patient_words(db, patients)
+    save_patient_modalities(db, patients)
     for chunk in chunks(ids, 500):
         marks = ", ".join("?" for _ in chunk)
         db.execute(
@@ -178,6 +181,51 @@ def add_to_prefix_counts(db, change):
                    sorted(change.items()))
 
 
+def save_patient_modalities(db, patients):
+    """Replace the cached_patient_modalities rows of patients (dicts with orthanc_id, modalities and
+    last_study_date), keeping the modality counts."""
+    ids = [p["orthanc_id"] for p in patients]
+    before = modalities_of(db, ids)
+    delete_where_in(db, "cached_patient_modalities", "orthanc_id", ids)
+    rows = {(modality, p["last_study_date"], p["orthanc_id"]) for p in patients
+            for modality in modality_set(p["modalities"])}
+    db.executemany("INSERT INTO cached_patient_modalities (modality, last_study_date, orthanc_id) VALUES (?, ?, ?)",
+                   sorted(rows))
+    after = {p["orthanc_id"]: modality_set(p["modalities"]) for p in patients}
+    change = Counter()
+    for patient_id in set(before) | set(after):
+        change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
+        change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
+    add_to_modality_counts(db, change)
+
+
+def modality_set(modalities):
+    """Turn the stored "CT,MR" into {"CT", "MR"}."""
+    return {m for m in modalities.split(",") if m}
+
+
+def modalities_of(db, patient_orthanc_ids):
+    """Return {patient: set of modalities} from the cached_patient_modalities rows of these patients."""
+    found = {}
+    for chunk in chunks(patient_orthanc_ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.query(
+            f"SELECT orthanc_id, modality FROM cached_patient_modalities WHERE orthanc_id IN ({marks})", chunk)
+        for row in rows:
+            found.setdefault(row["orthanc_id"], set()).add(row["modality"])
+    return found
+
+
+def add_to_modality_counts(db, change):
+    """Add {modality: number of patients} to cached_modality_counts."""
+    change = {modality: n for modality, n in change.items() if n}
+    if not change:
+        return
+    db.executemany(db.upsert_sql("cached_modality_counts", ("modality", "patient_count"), ["modality"],
+                                 added=["patient_count"]),
+                   sorted(change.items()))
+
+
 def save_referrals(db, patient_orthanc_ids, rows):
     """Replace the cached_referrals rows of some patients (dicts of REFERRAL_COLUMNS)."""
     delete_where_in(db, "cached_referrals", "orthanc_id", list(patient_orthanc_ids))
@@ -188,13 +236,18 @@ def save_referrals(db, patient_orthanc_ids, rows):
 
 
 def delete_patients(db, orthanc_ids):
-    """Delete patient rows, the words of their names and their referrals."""
+    """Delete patient rows, the words of their names, their modalities and their referrals."""
     record_patients_change(db, -count_existing_patients(db, set(orthanc_ids)))
     gone = Counter()
     for prefixes in name_prefixes_of(db, list(orthanc_ids)).values():
         gone.subtract(prefixes)
     add_to_prefix_counts(db, gone)
+    gone = Counter()
+    for modalities in modalities_of(db, list(orthanc_ids)).values():
+        gone.subtract(modalities)
+    add_to_modality_counts(db, gone)
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
 

@@ -94,6 +94,13 @@ def keep_words_in_their_key(db):
     db.execute("CREATE INDEX cached_patient_words_patient ON cached_patient_words (patient_orthanc_id, word)")
 
 
+def fill_patient_modalities(db):
+    """Fill cached_patient_modalities and cached_modality_counts from the cached patients."""
+    from pacs_lite import cache
+
+    cache.save_patient_modalities(db, db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients"))
+
+
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
 MIGRATIONS = {
     2: [
@@ -206,6 +213,22 @@ MIGRATIONS = {
         widen_name_prefixes,
         "DELETE FROM cached_name_prefixes",
         count_name_prefixes,
+    ],
+    7: [
+        # Each patient under each modality of their studies, newest first, and how many patients each modality
+        # has (kept by cache.save_patients): a modality filter reads its page and its total from these.
+        """CREATE TABLE cached_patient_modalities (
+            modality VARCHAR(16) NOT NULL,
+            last_study_date CHAR(10) NOT NULL,
+            orthanc_id CHAR(44) NOT NULL,
+            PRIMARY KEY (modality, last_study_date, orthanc_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_patient_modalities_patient ON cached_patient_modalities (orthanc_id, modality)",
+        """CREATE TABLE cached_modality_counts (
+            modality VARCHAR(16) NOT NULL PRIMARY KEY,
+            patient_count INTEGER NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        fill_patient_modalities,
     ],
 }
 

@@ -15,9 +15,9 @@ The query shape follows what is asked, so that an index serves every case:
   their prefixes (cached_name_prefixes, up to three characters) and the
   PatientIDs counted, in one statement; up to FEW_MATCHES matches are
   counted, sorted on their sort column and their page read in one statement;
-  more are counted (a search of one word of up to three letters from the
-  patient counts kept in cached_name_prefixes) and the page is found by
-  walking the sort index and testing each patient (they come quickly);
+  more are counted (or their total is read from what the cache keeps: see
+  kept_total) and the page is found by walking the sort index and testing
+  each patient (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -183,6 +183,8 @@ def matching_patients(query, words):
     search = search_matches(query.search, words)
     if not query.has_study_filter:
         return search
+    if search is None and modality_only(query):
+        return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
     condition, params = study_filter_condition(query)
     if search is None:
         return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {condition}", params
@@ -191,6 +193,11 @@ def matching_patients(query, words):
         f"(SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = m.id AND {condition})",
         [*search[1], *params],
     )
+
+
+def modality_only(query):
+    """Tell whether a query's only study filter is its modality (no dates)."""
+    return bool(query.modality and not query.date_from and not query.date_to)
 
 
 def list_patients(db, query, scope, sync_state):
@@ -206,11 +213,13 @@ def list_patients(db, query, scope, sync_state):
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     sql, params = matches
-    if not counted or counted[0][1] <= FEW_MATCHES:
+    kept = kept_total(db, query, counted, by_patient_id)
+    bound = kept if kept is not None else (counted[0][1] if counted else None)
+    if bound is None or bound <= FEW_MATCHES:
         few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
         if few is not None:
             return few
-    total = total_from_prefix_counts(query, counted, by_patient_id)
+    total = kept
     if total is None:
         total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
     if total == 0:
@@ -258,16 +267,21 @@ def few_matches_source(query, sql, params):
     """Return (SQL, params) selecting up to FEW_MATCHES + 1 of the patients that sql selects, with their
     orthanc_id and sort column.
 
-    Patients of a study filter alone, newest first, come from the studies' date
-    index alone (each study carries its patient's last study date); others
-    are joined to cached_patients.
+    Patients of a study filter alone, newest first, come from one index: a
+    modality's from cached_patient_modalities, a date range's from the
+    studies' date index (each study carries its patient's last study date).
+    Others are joined to cached_patients.
     """
     limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
+        if modality_only(query):
+            return ("SELECT m.orthanc_id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ? "
+                    "LIMIT ?", [query.modality, *limit])
+        # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's studies share their last study date.
         condition, filter_params = study_filter_condition(query)
         return (
-            "SELECT s.patient_orthanc_id AS orthanc_id, MAX(s.patient_last_study_date) AS last_study_date "
-            f"FROM cached_studies s WHERE {condition} GROUP BY s.patient_orthanc_id LIMIT ?",
+            "SELECT DISTINCT s.patient_orthanc_id AS orthanc_id, s.patient_last_study_date AS last_study_date "
+            f"FROM cached_studies s WHERE {condition} LIMIT ?",
             [*filter_params, *limit],
         )
     column, _ = SORTS[query.sort]
@@ -309,6 +323,29 @@ def _read_counts(db, counts, params):
     """Run scalar count subqueries in one SELECT; return their values (0 for none)."""
     row = db.query_one("SELECT " + ", ".join(f"{count} AS n{i}" for i, count in enumerate(counts)), params)
     return [row[f"n{i}"] or 0 for i in range(len(counts))]
+
+
+def kept_total(db, query, counted, by_patient_id):
+    """Return the exact total of a query from the counts the cache keeps, without counting matches; None when
+    they do not give it.
+
+    That is a search of one short word (see total_from_prefix_counts), a
+    modality filter alone (cached_modality_counts), and a date range alone
+    that reaches past the newest study: its patients are those whose last
+    study is on or after its first day.
+    """
+    if counted:
+        return total_from_prefix_counts(query, counted, by_patient_id)
+    if modality_only(query):
+        return db.query_value("SELECT patient_count FROM cached_modality_counts WHERE modality = ?",
+                              [query.modality]) or 0
+    if query.date_from and not query.modality:
+        # The patients are counted only when the range is open at its end.
+        return db.query_value(
+            "SELECT CASE WHEN ? = '' OR (SELECT MAX(last_study_date) FROM cached_patients) <= ? "
+            "THEN (SELECT COUNT(*) FROM cached_patients WHERE last_study_date >= ?) END",
+            [query.date_to, query.date_to, query.date_from])
+    return None
 
 
 def total_from_prefix_counts(query, counted, by_patient_id):

@@ -418,7 +418,10 @@ def use_page_anchors_every(monkeypatch, rows):
     {}, {"page": "2", "per_page": "5"}, {"sort": "name", "page": "3", "per_page": "4"},
     {"sort": "patient_id", "order": "desc", "page": "2", "per_page": "3"},
     {"search": "s"}, {"search": "pl00", "sort": "name"}, {"search": "pl"}, {"modality": "CT"},
+    {"modality": "MR", "sort": "name"}, {"modality": "US", "order": "asc", "page": "2", "per_page": "2"},
     {"date_from": "2018-01-01", "date_to": "2022-12-31", "modality": "MR"}, {"search": "a", "modality": "CR"},
+    {"date_from": "2020-01-01"}, {"date_from": "2020-01-01", "date_to": "2099-12-31", "sort": "patient_id"},
+    {"date_from": "2018-01-01", "date_to": "2022-12-31"},
 ])
 def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
     from pacs_lite import worklist as worklist_sql
@@ -444,6 +447,34 @@ def test_a_rare_word_of_a_common_prefix_is_read_as_few_matches(radiologist, monk
     # Three patients for "mar" are many here: walked along the sort index, the total read from the kept count.
     mar = worklist(radiologist, search="mar")
     assert sorted(patient_ids(mar)) == ["PL0013", "PL0014", "PL0018"] and mar["total"] == 3 and len(few) == 1
+
+
+@pytest.mark.parametrize("few_matches", [2000, 0])
+def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist, sample_plan, monkeypatch,
+                                                                      few_matches):
+    from pacs_lite import worklist as worklist_sql
+
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)  # 0: the page walked, the total from kept counts
+    studies = [(p, s) for p in sample_plan.patients for s in p.studies]
+    dates = sorted(iso(s.study_date) for _, s in studies)
+    since = dates[len(dates) // 2]
+    expected = {p.patient_id for p, s in studies if iso(s.study_date) >= since}
+    for date_to in ("", dates[-1], "2099-12-31"):
+        body = worklist(radiologist, date_from=since, date_to=date_to, per_page=200)
+        assert set(patient_ids(body)) == expected and body["total"] == len(expected)
+    expected = {p.patient_id for p, s in studies if "MR" in s.modalities}
+    body = worklist(radiologist, modality="MR", per_page=200)
+    assert set(patient_ids(body)) == expected and body["total"] == len(expected)
+
+
+def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, monkeypatch):
+    from pacs_lite import worklist as worklist_sql
+
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
+    counted = worklist(radiologist, modality="CT")["total"]
+    db.execute("UPDATE cached_modality_counts SET patient_count = patient_count + 1000 WHERE modality = 'CT'")
+    db.commit()
+    assert counted > 0 and worklist(radiologist, modality="CT")["total"] == counted + 1000
 
 
 @pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"}])

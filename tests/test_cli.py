@@ -57,8 +57,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     monkeypatch.setattr(schema, "LATEST_VERSION", 1)
     assert schema.init_db(db) == (0, 1)
     db.execute("INSERT INTO auth_events (created_at, event_type, username) VALUES ('2026-01-02 03:04:05', 'login', 'kept')")
-    db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, last_study_date, updated_at) "
-               "VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2024-03-01', '2026-01-02 03:04:05')",
+    db.execute("INSERT INTO cached_patients (orthanc_id, patient_name, name_key, last_study_date, modalities, "
+               "updated_at) VALUES (?, 'MÜLLER, JÜRGEN', 'MULLER JURGEN', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')",
                ("a" * 8 + "-aaaaaaaa" * 4,))
     db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
                "referring_physician_key, updated_at) VALUES (?, ?, '1.2.3', '2024-03-01', 'CT,MR', 'HOUSE GREGORY', "
@@ -80,6 +80,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("JUR", 1), ("M", 1),
                                                                       ("MU", 1), ("MUL", 1)]
     assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}
+    modalities = db.query("SELECT modality, last_study_date FROM cached_patient_modalities ORDER BY modality")
+    assert [(m["modality"], m["last_study_date"]) for m in modalities] == [("CT", "2024-03-01"), ("MR", "2024-03-01")]
+    assert db.query_value("SELECT SUM(patient_count) FROM cached_modality_counts") == 2
     referral = db.query_one("SELECT * FROM cached_referrals")
     assert (referral["referring_physician_key"], referral["name_key"], referral["study_count"],
             referral["last_study_date"], referral["modalities"]) == ("HOUSE GREGORY", "MULLER JURGEN", 1,

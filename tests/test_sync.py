@@ -64,7 +64,28 @@ def assert_patients_match_their_studies(db):
     )
     assert orphans == 0
     assert kept_prefix_counts(db) == counted_prefix_counts(db)
+    assert_patient_modalities_match_the_patients(db)
     assert_referrals_match_their_studies(db)
+
+
+def assert_patient_modalities_match_the_patients(db):
+    """Check cached_patient_modalities (a row per patient and modality, with the patient's last study date) and
+    cached_modality_counts against cached_patients."""
+    expected, counts = set(), {}
+    for patient in db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients"):
+        for modality in filter(None, patient["modalities"].split(",")):
+            expected.add((modality, patient["last_study_date"], patient["orthanc_id"]))
+            counts[modality] = counts.get(modality, 0) + 1
+    kept = {(row["modality"], row["last_study_date"], row["orthanc_id"])
+            for row in db.query("SELECT * FROM cached_patient_modalities")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_modalities") == len(expected)
+    assert kept_modality_counts(db) == counts
+
+
+def kept_modality_counts(db):
+    """Return cached_modality_counts as {modality: patients}, leaving out modalities no patient has any more."""
+    rows = db.query("SELECT modality, patient_count FROM cached_modality_counts WHERE patient_count <> 0")
+    return {row["modality"]: row["patient_count"] for row in rows}
 
 
 def assert_referrals_match_their_studies(db):
@@ -198,12 +219,27 @@ def test_evicting_a_study_orthanc_lost_fixes_the_patient_at_once(app, db, empty_
     assert db.query_value("SELECT study_count FROM cached_patients") == 1
 
 
+def patient_row(letter, name_key, modalities="CT", last_study_date="2024-01-01"):
+    """Return a cached_patients row of a made-up patient whose Orthanc id is made of letter."""
+    return {"orthanc_id": letter * 8 + f"-{letter * 8}" * 4, "patient_id": letter, "patient_name": name_key,
+            "name_key": name_key, "patient_id_key": letter.upper(), "birth_date": "", "sex": "",
+            "study_count": 1, "last_study_date": last_study_date, "modalities": modalities, "last_arrival_at": None,
+            "updated_at": datetime.datetime(2026, 1, 1)}
+
+
+def test_modality_counts_follow_new_changed_and_deleted_patients(db):
+    cache.save_patients(db, [patient_row("a", "A", "CT,MR"), patient_row("b", "B", "CT")])
+    assert kept_modality_counts(db) == {"CT": 2, "MR": 1}
+    cache.save_patients(db, [patient_row("a", "A", "MR,US", last_study_date="2025-02-03")])
+    assert kept_modality_counts(db) == {"CT": 1, "MR": 1, "US": 1}
+    assert db.query_value("SELECT last_study_date FROM cached_patient_modalities WHERE modality = 'US'") == "2025-02-03"
+    cache.delete_patients(db, [patient_row("b", "")["orthanc_id"]])
+    assert kept_modality_counts(db) == {"MR": 1, "US": 1}
+    assert_patient_modalities_match_the_patients(db)
+
+
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
-    def patient(letter, name_key):
-        return {"orthanc_id": letter * 8 + f"-{letter * 8}" * 4, "patient_id": letter, "patient_name": name_key,
-                "name_key": name_key, "patient_id_key": letter.upper(), "birth_date": "", "sex": "",
-                "study_count": 1, "last_study_date": "2024-01-01", "modalities": "CT", "last_arrival_at": None,
-                "updated_at": datetime.datetime(2026, 1, 1)}
+    patient = patient_row
 
     cache.save_patients(db, [patient("a", "MULLER JURGEN"), patient("b", "MARTIN JOHN J")])
     assert kept_prefix_counts(db) == {"M": 2, "MU": 1, "MUL": 1, "MA": 1, "MAR": 1, "J": 2, "JU": 1, "JUR": 1,
