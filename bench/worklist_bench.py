@@ -71,7 +71,8 @@ HOUSE = "HOUSE^GREGORY"
 HOUSE_STUDIES = 1000
 MARIADB_NAME = "worklist_bench"
 FIRST_DAY = datetime.date(2011, 1, 1)
-DAYS = (datetime.date(2025, 12, 31) - FIRST_DAY).days + 1  # 15 years of study dates
+LAST_DAY = datetime.date(2025, 12, 31)
+DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 15 years of study dates
 
 # Family names, the most common first (they are drawn with falling weights); some with accents or several words.
 FAMILY = """
@@ -369,6 +370,10 @@ def shapes(url):
         ("search 'muller jurg' (narrow)", "radiologist", {"search": "muller jurg"}),
         (f"PatientID prefix '{patient_id[:4]}'", "radiologist", {"search": patient_id[:4]}),
         ("2024-03 + modality CT", "radiologist", month),
+        ("modality CT, all dates", "radiologist", {"modality": "CT"}),
+        ("last 30 days (to the newest)", "radiologist",
+         {"date_from": (LAST_DAY - datetime.timedelta(days=29)).isoformat(), "date_to": LAST_DAY.isoformat()}),
+        ("since 2024-01-01", "radiologist", {"date_from": "2024-01-01"}),
         ("sort by name, page 1", "radiologist", {"sort": "name"}),
         ("referring: page 1", "referring", {}),
         ("referring: search 's'", "referring", {"search": "s"}),

@@ -3,7 +3,9 @@
 cached_patients (with cached_patient_words, the words of their names, and
 cached_name_prefixes, how many patients each short word prefix has;
 cached_patient_modalities, each patient under each modality of their
-studies, and cached_modality_counts, how many patients each modality has),
+studies, and cached_modality_counts, how many patients each modality has;
+cached_last_study_dates, how many patients have their last study on each
+date),
 cached_referrals (each patient as each referring physician sees them),
 cached_studies, cached_series and sync_state.
 """
@@ -91,12 +93,13 @@ def studies_of_patients(db, patient_orthanc_ids):
     return rows
 
 
-def count_existing_patients(db, orthanc_ids):
-    """Return how many of these patients the cache holds."""
-    found = 0
+def last_study_dates_of(db, orthanc_ids):
+    """Return {patient: last study date} of those of these patients that the cache holds."""
+    found = {}
     for chunk in chunks(orthanc_ids, 500):
         marks = ", ".join("?" for _ in chunk)
-        found += db.query_value(f"SELECT COUNT(*) FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
+        rows = db.query(f"SELECT orthanc_id, last_study_date FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
+        found.update((row["orthanc_id"], row["last_study_date"]) for row in rows)
     return found
 
 
@@ -105,20 +108,33 @@ def new_patients_version():
     return random.getrandbits(62)
 
 
-def record_patients_change(db, delta):
-    """Keep sync_state.patient_count equal to the number of cached patients, and give the patients a new
-    patients_version (the worklist keeps what it read of cached_patients under it)."""
-    db.execute("UPDATE sync_state SET patient_count = patient_count + ?, patients_version = ? WHERE id = 1",
-               (delta, new_patients_version()))
+def record_patients_change(db, before, after):
+    """Keep the counts of a change to cached_patients, made already: before and after are {patient: last study
+    date} of the patients changed (none for a new or deleted one).
+
+    sync_state keeps the number of patients and the newest last study date,
+    and gets a new patients_version (the worklist keeps what it read of
+    cached_patients under it); cached_last_study_dates keeps how many
+    patients have their last study on each date.
+    """
+    db.execute(
+        "UPDATE sync_state SET patient_count = patient_count + ?, patients_version = ?, "
+        "newest_study_date = COALESCE((SELECT MAX(last_study_date) FROM cached_patients), '') WHERE id = 1",
+        (len(after) - len(before), new_patients_version()),
+    )
+    change = Counter(after.values())
+    change.subtract(before.values())
+    add_to_counts(db, "cached_last_study_dates", "last_study_date", change)
 
 
 def save_patients(db, patients):
     """Insert or update patient rows, the words of their names and their modalities, and give their studies
     (saved before) the patient's last study date."""
     ids = [p["orthanc_id"] for p in patients]
-    record_patients_change(db, len(set(ids)) - count_existing_patients(db, set(ids)))
+    before = last_study_dates_of(db, set(ids))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
                    [values(p, PATIENT_COLUMNS) for p in patients])
+    record_patients_change(db, before, {p["orthanc_id"]: p["last_study_date"] for p in patients})
     save_patient_words(db, patients)
     save_patient_modalities(db, patients)
     for chunk in chunks(ids, 500):
@@ -150,7 +166,7 @@ def save_patient_words(db, patients):
     for patient_id in set(before) | set(after):
         change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
         change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
-    add_to_prefix_counts(db, change)
+    add_to_counts(db, "cached_name_prefixes", "prefix", change)
 
 
 def name_prefixes(words):
@@ -171,13 +187,12 @@ def name_prefixes_of(db, patient_orthanc_ids):
     return {patient_id: name_prefixes(own) for patient_id, own in words.items()}
 
 
-def add_to_prefix_counts(db, change):
-    """Add {prefix: number of patients} to cached_name_prefixes."""
-    change = {prefix: n for prefix, n in change.items() if n}
+def add_to_counts(db, table, key_column, change):
+    """Add {key: number of patients} to the patient_count column of a table of kept counts."""
+    change = {key: n for key, n in change.items() if n}
     if not change:
         return
-    db.executemany(db.upsert_sql("cached_name_prefixes", ("prefix", "patient_count"), ["prefix"],
-                                 added=["patient_count"]),
+    db.executemany(db.upsert_sql(table, (key_column, "patient_count"), [key_column], added=["patient_count"]),
                    sorted(change.items()))
 
 
@@ -196,7 +211,7 @@ def save_patient_modalities(db, patients):
     for patient_id in set(before) | set(after):
         change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
         change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
-    add_to_modality_counts(db, change)
+    add_to_counts(db, "cached_modality_counts", "modality", change)
 
 
 def modality_set(modalities):
@@ -216,16 +231,6 @@ def modalities_of(db, patient_orthanc_ids):
     return found
 
 
-def add_to_modality_counts(db, change):
-    """Add {modality: number of patients} to cached_modality_counts."""
-    change = {modality: n for modality, n in change.items() if n}
-    if not change:
-        return
-    db.executemany(db.upsert_sql("cached_modality_counts", ("modality", "patient_count"), ["modality"],
-                                 added=["patient_count"]),
-                   sorted(change.items()))
-
-
 def save_referrals(db, patient_orthanc_ids, rows):
     """Replace the cached_referrals rows of some patients (dicts of REFERRAL_COLUMNS)."""
     delete_where_in(db, "cached_referrals", "orthanc_id", list(patient_orthanc_ids))
@@ -237,19 +242,20 @@ def save_referrals(db, patient_orthanc_ids, rows):
 
 def delete_patients(db, orthanc_ids):
     """Delete patient rows, the words of their names, their modalities and their referrals."""
-    record_patients_change(db, -count_existing_patients(db, set(orthanc_ids)))
+    before = last_study_dates_of(db, set(orthanc_ids))
     gone = Counter()
     for prefixes in name_prefixes_of(db, list(orthanc_ids)).values():
         gone.subtract(prefixes)
-    add_to_prefix_counts(db, gone)
+    add_to_counts(db, "cached_name_prefixes", "prefix", gone)
     gone = Counter()
     for modalities in modalities_of(db, list(orthanc_ids)).values():
         gone.subtract(modalities)
-    add_to_modality_counts(db, gone)
+    add_to_counts(db, "cached_modality_counts", "modality", gone)
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
+    record_patients_change(db, before, {})
 
 
 def counts(db):

@@ -42,7 +42,7 @@ def count_name_prefixes(db):
     counts = Counter()
     for own in words.values():
         counts.update(cache.name_prefixes(own))
-    cache.add_to_prefix_counts(db, counts)
+    cache.add_to_counts(db, "cached_name_prefixes", "prefix", counts)
 
 
 def fill_referrals(db):
@@ -94,11 +94,17 @@ def keep_words_in_their_key(db):
     db.execute("CREATE INDEX cached_patient_words_patient ON cached_patient_words (patient_orthanc_id, word)")
 
 
-def fill_patient_modalities(db):
-    """Fill cached_patient_modalities and cached_modality_counts from the cached patients."""
+def fill_patient_modalities_and_dates(db):
+    """Fill cached_patient_modalities, cached_modality_counts, cached_last_study_dates and
+    sync_state.newest_study_date from the cached patients."""
     from pacs_lite import cache
 
-    cache.save_patient_modalities(db, db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients"))
+    patients = db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients")
+    cache.save_patient_modalities(db, patients)
+    cache.add_to_counts(db, "cached_last_study_dates", "last_study_date",
+                        Counter(p["last_study_date"] for p in patients))
+    db.execute("UPDATE sync_state SET newest_study_date = COALESCE((SELECT MAX(last_study_date) FROM cached_patients), "
+               "'') WHERE id = 1")
 
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
@@ -228,7 +234,14 @@ MIGRATIONS = {
             modality VARCHAR(16) NOT NULL PRIMARY KEY,
             patient_count INTEGER NOT NULL
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        fill_patient_modalities,
+        # How many patients have their last study on each date, and the newest: a date range open at its end
+        # (or reaching past the newest study) matches the patients whose last study is in it.
+        """CREATE TABLE cached_last_study_dates (
+            last_study_date CHAR(10) NOT NULL PRIMARY KEY,
+            patient_count INTEGER NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "ALTER TABLE sync_state ADD COLUMN newest_study_date CHAR(10) NOT NULL DEFAULT ''",
+        fill_patient_modalities_and_dates,
     ],
 }
 

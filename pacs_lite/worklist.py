@@ -185,6 +185,8 @@ def matching_patients(query, words):
         return search
     if search is None and modality_only(query):
         return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
+    if search is None and since_only(query):
+        return "SELECT p.orthanc_id AS id FROM cached_patients p WHERE p.last_study_date >= ?", [query.date_from]
     condition, params = study_filter_condition(query)
     if search is None:
         return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {condition}", params
@@ -200,14 +202,24 @@ def modality_only(query):
     return bool(query.modality and not query.date_from and not query.date_to)
 
 
+def since_only(query):
+    """Tell whether a query's only study filter is a first date: it keeps the patients whose last study is on or
+    after it."""
+    return bool(query.date_from and not query.date_to and not query.modality)
+
+
 def list_patients(db, query, scope, sync_state):
     """Return (patient rows of the page, total) for a worklist query as the scope sees it.
 
     sync_state is the cache's sync_state row: the unfiltered list takes its
-    total from patient_count, and keeps its page anchors under patients_version.
+    total from patient_count, and keeps its page anchors under patients_version;
+    a date range reaching past newest_study_date is open at its end.
     """
     if not scope.sees_everything:
         return _list_visible_patients(db, query, scope)
+    newest = sync_state["newest_study_date"]
+    if query.date_to and newest and query.date_to >= newest:
+        query = replace(query, date_to="")  # no study is later: the range is open at its end
     counted, by_patient_id = search_counts(db, query.search)
     matches = matching_patients(query, [word for word, _ in counted])
     if matches is None:
@@ -215,7 +227,9 @@ def list_patients(db, query, scope, sync_state):
     sql, params = matches
     kept = kept_total(db, query, counted, by_patient_id)
     bound = kept if kept is not None else (counted[0][1] if counted else None)
-    if bound is None or bound <= FEW_MATCHES:
+    # Sorted by last study date from a first date, every patient along the sort index matches.
+    in_index_order = since_only(query) and not counted and query.sort == "last_study_date"
+    if (bound is None or bound <= FEW_MATCHES) and not in_index_order:
         few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
         if few is not None:
             return few
@@ -330,21 +344,18 @@ def kept_total(db, query, counted, by_patient_id):
     they do not give it.
 
     That is a search of one short word (see total_from_prefix_counts), a
-    modality filter alone (cached_modality_counts), and a date range alone
-    that reaches past the newest study: its patients are those whose last
-    study is on or after its first day.
+    modality filter alone (cached_modality_counts), and a first date alone
+    (cached_last_study_dates: the patients whose last study is on or after it).
     """
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
     if modality_only(query):
         return db.query_value("SELECT patient_count FROM cached_modality_counts WHERE modality = ?",
                               [query.modality]) or 0
-    if query.date_from and not query.modality:
-        # The patients are counted only when the range is open at its end.
-        return db.query_value(
-            "SELECT CASE WHEN ? = '' OR (SELECT MAX(last_study_date) FROM cached_patients) <= ? "
-            "THEN (SELECT COUNT(*) FROM cached_patients WHERE last_study_date >= ?) END",
-            [query.date_to, query.date_to, query.date_from])
+    if since_only(query):
+        # MySQL's SUM is a DECIMAL.
+        return int(db.query_value("SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?",
+                                  [query.date_from]) or 0)
     return None
 
 
@@ -372,7 +383,10 @@ def patient_condition(query, alias="p"):
     if search:
         parts.append(search[0])
         params += search[1]
-    if query.has_study_filter:
+    if since_only(query):
+        parts.append(f"{alias}.last_study_date >= ?")
+        params.append(query.date_from)
+    elif query.has_study_filter:
         condition, filter_params = study_filter_condition(query)
         parts.append(f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
                      f"AND {condition})")

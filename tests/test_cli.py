@@ -83,6 +83,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     modalities = db.query("SELECT modality, last_study_date FROM cached_patient_modalities ORDER BY modality")
     assert [(m["modality"], m["last_study_date"]) for m in modalities] == [("CT", "2024-03-01"), ("MR", "2024-03-01")]
     assert db.query_value("SELECT SUM(patient_count) FROM cached_modality_counts") == 2
+    assert db.query_value("SELECT patient_count FROM cached_last_study_dates WHERE last_study_date = '2024-03-01'") == 1
+    assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-03-01"
     referral = db.query_one("SELECT * FROM cached_referrals")
     assert (referral["referring_physician_key"], referral["name_key"], referral["study_count"],
             referral["last_study_date"], referral["modalities"]) == ("HOUSE GREGORY", "MULLER JURGEN", 1,

@@ -64,13 +64,13 @@ def assert_patients_match_their_studies(db):
     )
     assert orphans == 0
     assert kept_prefix_counts(db) == counted_prefix_counts(db)
-    assert_patient_modalities_match_the_patients(db)
+    assert_patient_counts_match_the_patients(db)
     assert_referrals_match_their_studies(db)
 
 
-def assert_patient_modalities_match_the_patients(db):
-    """Check cached_patient_modalities (a row per patient and modality, with the patient's last study date) and
-    cached_modality_counts against cached_patients."""
+def assert_patient_counts_match_the_patients(db):
+    """Check cached_patient_modalities (a row per patient and modality, with the patient's last study date),
+    cached_modality_counts, cached_last_study_dates and sync_state.newest_study_date against cached_patients."""
     expected, counts = set(), {}
     for patient in db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients"):
         for modality in filter(None, patient["modalities"].split(",")):
@@ -80,6 +80,16 @@ def assert_patient_modalities_match_the_patients(db):
             for row in db.query("SELECT * FROM cached_patient_modalities")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_modalities") == len(expected)
     assert kept_modality_counts(db) == counts
+    dates = db.query("SELECT last_study_date, COUNT(*) AS n FROM cached_patients GROUP BY last_study_date")
+    assert kept_last_study_date_counts(db) == {row["last_study_date"]: row["n"] for row in dates}
+    newest = db.query_value("SELECT MAX(last_study_date) FROM cached_patients") or ""
+    assert db.query_value("SELECT newest_study_date FROM sync_state") == newest
+
+
+def kept_last_study_date_counts(db):
+    """Return cached_last_study_dates as {date: patients}, leaving out dates no patient has any more."""
+    rows = db.query("SELECT last_study_date, patient_count FROM cached_last_study_dates WHERE patient_count <> 0")
+    return {row["last_study_date"]: row["patient_count"] for row in rows}
 
 
 def kept_modality_counts(db):
@@ -227,15 +237,19 @@ def patient_row(letter, name_key, modalities="CT", last_study_date="2024-01-01")
             "updated_at": datetime.datetime(2026, 1, 1)}
 
 
-def test_modality_counts_follow_new_changed_and_deleted_patients(db):
+def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_patients(db):
     cache.save_patients(db, [patient_row("a", "A", "CT,MR"), patient_row("b", "B", "CT")])
     assert kept_modality_counts(db) == {"CT": 2, "MR": 1}
     cache.save_patients(db, [patient_row("a", "A", "MR,US", last_study_date="2025-02-03")])
     assert kept_modality_counts(db) == {"CT": 1, "MR": 1, "US": 1}
     assert db.query_value("SELECT last_study_date FROM cached_patient_modalities WHERE modality = 'US'") == "2025-02-03"
-    cache.delete_patients(db, [patient_row("b", "")["orthanc_id"]])
-    assert kept_modality_counts(db) == {"MR": 1, "US": 1}
-    assert_patient_modalities_match_the_patients(db)
+    assert kept_last_study_date_counts(db) == {"2024-01-01": 1, "2025-02-03": 1}
+    assert db.query_value("SELECT newest_study_date FROM sync_state") == "2025-02-03"
+    cache.delete_patients(db, [patient_row("a", "")["orthanc_id"]])
+    assert kept_modality_counts(db) == {"CT": 1}
+    assert kept_last_study_date_counts(db) == {"2024-01-01": 1}
+    assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-01-01"
+    assert_patient_counts_match_the_patients(db)
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
