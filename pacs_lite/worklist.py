@@ -224,12 +224,12 @@ def list_patients(db, query, scope, sync_state):
     matches = matching_patients(query, [word for word, _ in counted])
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
+    if not counted and query.sort == "last_study_date" and (modality_only(query) or since_only(query)):
+        return _page_along_filter_index(db, query)
     sql, params = matches
     kept = kept_total(db, query, counted, by_patient_id)
     bound = kept if kept is not None else (counted[0][1] if counted else None)
-    # Sorted by last study date from a first date, every patient along the sort index matches.
-    in_index_order = since_only(query) and not counted and query.sort == "last_study_date"
-    if (bound is None or bound <= FEW_MATCHES) and not in_index_order:
+    if bound is None or bound <= FEW_MATCHES:
         few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
         if few is not None:
             return few
@@ -247,6 +247,33 @@ def list_patients(db, query, scope, sync_state):
         [*condition_params, *after_params, query.per_page, query.offset],
     )
     return rows, total
+
+
+def _page_along_filter_index(db, query):
+    """Return (page, total) of a modality alone or a first date alone, sorted by last study date.
+
+    Every row of the filter's index matches (cached_patient_modalities for a
+    modality, the last-study index of cached_patients for a first date): the
+    page is read along it, and its total from the kept counts (see
+    kept_total), in one statement.
+    """
+    if modality_only(query):
+        alias, value = "m", query.modality
+        rows = "cached_patient_modalities m JOIN cached_patients p ON p.orthanc_id = m.orthanc_id WHERE m.modality = ?"
+    else:
+        alias, value = "p", query.date_from
+        rows = "cached_patients p WHERE p.last_study_date >= ?"
+    total = kept_total_sql(query)
+    after, after_params = query.after_condition(alias)
+    page = db.query(
+        f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
+        "LIMIT ? OFFSET ?",
+        [value, value, *after_params, query.per_page, query.offset],
+    )
+    if not page:
+        # Past the last page: the page says nothing of the total.
+        return [], int(db.query_value(total, [value]) or 0)
+    return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
 
 
 def _page_of_few_matches(db, query, source, params):
@@ -350,13 +377,18 @@ def kept_total(db, query, counted, by_patient_id):
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
     if modality_only(query):
-        return db.query_value("SELECT patient_count FROM cached_modality_counts WHERE modality = ?",
-                              [query.modality]) or 0
+        return int(db.query_value(kept_total_sql(query), [query.modality]) or 0)
     if since_only(query):
-        # MySQL's SUM is a DECIMAL.
-        return int(db.query_value("SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?",
-                                  [query.date_from]) or 0)
+        return int(db.query_value(kept_total_sql(query), [query.date_from]) or 0)
     return None
+
+
+def kept_total_sql(query):
+    """Return the SQL reading the kept total of a modality alone or a first date alone (one parameter: the
+    modality or the date). Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
+    if modality_only(query):
+        return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?"
+    return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?"
 
 
 def total_from_prefix_counts(query, counted, by_patient_id):

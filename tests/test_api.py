@@ -477,7 +477,8 @@ def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, m
     assert counted > 0 and worklist(radiologist, modality="CT")["total"] == counted + 1000
 
 
-@pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"}])
+@pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"},
+                                  {"date_from": "2018-01-01"}, {"modality": "MR", "sort": "name"}])
 def test_a_page_past_the_last_keeps_the_total(radiologist, args):
     total = worklist(radiologist, **args)["total"]
     past = worklist(radiologist, **args, page=99)
@@ -551,6 +552,7 @@ def without_cache_age(body):
 @pytest.mark.parametrize("user, args", [
     ("radiologist", {}), ("radiologist", {"sort": "name"}), ("radiologist", {"sort": "patient_id", "order": "desc"}),
     ("radiologist", {"search": "s"}), ("radiologist", {"modality": "CT"}),
+    ("radiologist", {"modality": "MR", "order": "asc"}), ("radiologist", {"date_from": "2018-01-01"}),
     ("house", {}), ("house", {"sort": "name", "order": "desc"}),
 ])
 @pytest.mark.parametrize("plans", ["default", "deep pages and walks"])
