@@ -4,6 +4,7 @@ cached_patients (with cached_patient_words, the words of their names, and
 cached_name_prefixes, how many patients each short word prefix has;
 cached_patient_modalities, each patient under each modality of their
 studies, and cached_modality_counts, how many patients each modality has;
+cached_modality_dates, each modality and date of each patient's studies;
 cached_last_study_dates, how many patients have their last study on each
 date),
 cached_referrals (each patient as each referring physician sees them),
@@ -137,6 +138,7 @@ def save_patients(db, patients):
     record_patients_change(db, before, {p["orthanc_id"]: p["last_study_date"] for p in patients})
     save_patient_words(db, patients)
     save_patient_modalities(db, patients)
+    save_modality_dates(db, patients)
     for chunk in chunks(ids, 500):
         marks = ", ".join("?" for _ in chunk)
         db.execute(
@@ -214,6 +216,24 @@ def save_patient_modalities(db, patients):
     add_to_counts(db, "cached_modality_counts", "modality", change)
 
 
+def save_modality_dates(db, patients):
+    """Replace the cached_modality_dates rows of patients (dicts with orthanc_id and last_study_date), from their
+    cached studies: each modality and date on which the patient had a study of it."""
+    last_study_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
+    delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(last_study_dates))
+    rows = set()
+    for chunk in chunks(list(last_study_dates), 500):
+        marks = ", ".join("?" for _ in chunk)
+        studies = db.query(
+            f"SELECT patient_orthanc_id, study_date, modalities FROM cached_studies WHERE patient_orthanc_id IN ({marks})",
+            chunk)
+        rows.update((modality, study["study_date"], study["patient_orthanc_id"],
+                     last_study_dates[study["patient_orthanc_id"]])
+                    for study in studies for modality in modality_set(study["modalities"]))
+    db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, "
+                   "patient_last_study_date) VALUES (?, ?, ?, ?)", sorted(rows))
+
+
 def modality_set(modalities):
     """Turn the stored "CT,MR" into {"CT", "MR"}."""
     return {m for m in modalities.split(",") if m}
@@ -253,6 +273,7 @@ def delete_patients(db, orthanc_ids):
     add_to_counts(db, "cached_modality_counts", "modality", gone)
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
     record_patients_change(db, before, {})

@@ -95,12 +95,13 @@ def keep_words_in_their_key(db):
 
 
 def fill_patient_modalities_and_dates(db):
-    """Fill cached_patient_modalities, cached_modality_counts, cached_last_study_dates and
-    sync_state.newest_study_date from the cached patients."""
+    """Fill cached_patient_modalities, cached_modality_counts, cached_modality_dates, cached_last_study_dates
+    and sync_state.newest_study_date from the cached patients and studies."""
     from pacs_lite import cache
 
     patients = db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients")
     cache.save_patient_modalities(db, patients)
+    cache.save_modality_dates(db, patients)
     cache.add_to_counts(db, "cached_last_study_dates", "last_study_date",
                         Counter(p["last_study_date"] for p in patients))
     db.execute("UPDATE sync_state SET newest_study_date = COALESCE((SELECT MAX(last_study_date) FROM cached_patients), "
@@ -234,6 +235,17 @@ MIGRATIONS = {
             modality VARCHAR(16) NOT NULL PRIMARY KEY,
             patient_count INTEGER NOT NULL
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        # Each modality and date of each patient's studies, with the patient's last study date (kept by
+        # cache.save_patients): a date range and a modality read their few patients from one range of it. The
+        # key holds every column, so that SQLite reads it alone too.
+        """CREATE TABLE cached_modality_dates (
+            modality VARCHAR(16) NOT NULL,
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            PRIMARY KEY (modality, study_date, patient_orthanc_id, patient_last_study_date)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates (patient_orthanc_id)",
         # How many patients have their last study on each date, and the newest: a date range open at its end
         # (or reaching past the newest study) matches the patients whose last study is in it.
         """CREATE TABLE cached_last_study_dates (

@@ -157,8 +157,8 @@ def search_condition(text, alias="p"):
             [*params, *prefix_range(search_key(text))])
 
 
-def study_filter_condition(query, alias="s"):
-    """Return (SQL condition on one study, params) for the modality and date filters."""
+def date_condition(query, alias):
+    """Return (SQL condition on the study_date column of a table alias, params) for the date filters."""
     parts, params = [], []
     if query.date_from:
         parts.append(f"{alias}.study_date >= ?")
@@ -166,6 +166,13 @@ def study_filter_condition(query, alias="s"):
     if query.date_to:
         parts.append(f"{alias}.study_date <= ?")
         params.append(query.date_to)
+    return " AND ".join(parts) or "1 = 1", params
+
+
+def study_filter_condition(query, alias="s"):
+    """Return (SQL condition on one study, params) for the modality and date filters."""
+    condition, params = date_condition(query, alias)
+    parts = [condition]
     if query.modality:
         # modalities is "CT,MR"; the modality was checked to be [A-Z0-9]+, so it holds no LIKE wildcards.
         # INSTR first: the studies without the letters at all (most) skip the LIKEs.
@@ -187,6 +194,10 @@ def matching_patients(query, words):
         return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
     if search is None and since_only(query):
         return "SELECT p.orthanc_id AS id FROM cached_patients p WHERE p.last_study_date >= ?", [query.date_from]
+    if search is None and query.modality:
+        dates, params = date_condition(query, "d")
+        return (f"SELECT DISTINCT d.patient_orthanc_id AS id FROM cached_modality_dates d WHERE d.modality = ? "
+                f"AND {dates}", [query.modality, *params])
     condition, params = study_filter_condition(query)
     if search is None:
         return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {condition}", params
@@ -309,16 +320,22 @@ def few_matches_source(query, sql, params):
     orthanc_id and sort column.
 
     Patients of a study filter alone, newest first, come from one index: a
-    modality's from cached_patient_modalities, a date range's from the
-    studies' date index (each study carries its patient's last study date).
-    Others are joined to cached_patients.
+    modality's from cached_patient_modalities, a modality and a date range's
+    from cached_modality_dates, a date range's from the studies' date index
+    (each study carries its patient's last study date). Others are joined to
+    cached_patients.
     """
     limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
         if modality_only(query):
             return ("SELECT m.orthanc_id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ? "
                     "LIMIT ?", [query.modality, *limit])
-        # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's studies share their last study date.
+        # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's rows share their last study date.
+        if query.modality:
+            dates, date_params = date_condition(query, "d")
+            return ("SELECT DISTINCT d.patient_orthanc_id AS orthanc_id, d.patient_last_study_date AS last_study_date "
+                    f"FROM cached_modality_dates d WHERE d.modality = ? AND {dates} LIMIT ?",
+                    [query.modality, *date_params, *limit])
         condition, filter_params = study_filter_condition(query)
         return (
             "SELECT DISTINCT s.patient_orthanc_id AS orthanc_id, s.patient_last_study_date AS last_study_date "

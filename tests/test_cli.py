@@ -83,6 +83,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     modalities = db.query("SELECT modality, last_study_date FROM cached_patient_modalities ORDER BY modality")
     assert [(m["modality"], m["last_study_date"]) for m in modalities] == [("CT", "2024-03-01"), ("MR", "2024-03-01")]
     assert db.query_value("SELECT SUM(patient_count) FROM cached_modality_counts") == 2
+    modality_dates = db.query("SELECT * FROM cached_modality_dates ORDER BY modality")
+    assert [(m["modality"], m["study_date"], m["patient_last_study_date"]) for m in modality_dates] == [
+        ("CT", "2024-03-01", "2024-03-01"), ("MR", "2024-03-01", "2024-03-01")]
     assert db.query_value("SELECT patient_count FROM cached_last_study_dates WHERE last_study_date = '2024-03-01'") == 1
     assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-03-01"
     referral = db.query_one("SELECT * FROM cached_referrals")

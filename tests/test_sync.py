@@ -70,7 +70,8 @@ def assert_patients_match_their_studies(db):
 
 def assert_patient_counts_match_the_patients(db):
     """Check cached_patient_modalities (a row per patient and modality, with the patient's last study date),
-    cached_modality_counts, cached_last_study_dates and sync_state.newest_study_date against cached_patients."""
+    cached_modality_counts, cached_modality_dates, cached_last_study_dates and sync_state.newest_study_date
+    against the cached patients and studies."""
     expected, counts = set(), {}
     for patient in db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients"):
         for modality in filter(None, patient["modalities"].split(",")):
@@ -80,6 +81,12 @@ def assert_patient_counts_match_the_patients(db):
             for row in db.query("SELECT * FROM cached_patient_modalities")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_modalities") == len(expected)
     assert kept_modality_counts(db) == counts
+    expected = {(modality, study["study_date"], study["patient_orthanc_id"], study["patient_last_study_date"])
+                for study in db.query("SELECT * FROM cached_studies")
+                for modality in filter(None, study["modalities"].split(","))}
+    kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"])
+            for row in db.query("SELECT * FROM cached_modality_dates")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_modality_dates") == len(expected)
     dates = db.query("SELECT last_study_date, COUNT(*) AS n FROM cached_patients GROUP BY last_study_date")
     assert kept_last_study_date_counts(db) == {row["last_study_date"]: row["n"] for row in dates}
     newest = db.query_value("SELECT MAX(last_study_date) FROM cached_patients") or ""
