@@ -184,28 +184,53 @@ def study_filter_condition(query, alias="s"):
     return " AND ".join(parts) or "1 = 1", params
 
 
-def matching_patients(query, words):
+def matching_patients(query, words, filter_first=False):
     """Return (SQL selecting `id`, params) of the patients a search (its words rarest first) and filters keep;
-    None when nothing filters."""
+    None when nothing filters.
+
+    With both, the search's patients are tested against the filters, or, when
+    filter_first (the filters keep fewer), the filters' patients against the
+    search.
+    """
     search = search_matches(query.search, words)
+    filtered = filtered_patients(query)
+    if search is None or filtered is None:
+        return search or filtered
+    if filter_first:
+        (source, params), (condition, condition_params) = filtered, search_condition(query.search)
+    else:
+        (source, params), (condition, condition_params) = search, filter_condition(query)
+    return (f"SELECT m.id FROM ({source}) m JOIN cached_patients p ON p.orthanc_id = m.id WHERE {condition}",
+            [*params, *condition_params])
+
+
+def filtered_patients(query):
+    """Return (SQL selecting `id`, params) of the patients with a study that the modality and date filters keep,
+    from one index; None without filters."""
     if not query.has_study_filter:
-        return search
-    if search is None and modality_only(query):
+        return None
+    if modality_only(query):
         return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
-    if search is None and since_only(query):
+    if since_only(query):
         return "SELECT p.orthanc_id AS id FROM cached_patients p WHERE p.last_study_date >= ?", [query.date_from]
-    if search is None and query.modality:
+    if query.modality:
         dates, params = date_condition(query, "d")
         return (f"SELECT DISTINCT d.patient_orthanc_id AS id FROM cached_modality_dates d WHERE d.modality = ? "
                 f"AND {dates}", [query.modality, *params])
+    dates, params = date_condition(query, "s")
+    return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {dates}", params
+
+
+def filter_condition(query, alias="p"):
+    """Return (SQL condition on one patient, params) for the modality and date filters."""
+    if since_only(query):
+        return f"{alias}.last_study_date >= ?", [query.date_from]
+    if modality_only(query):
+        return (f"EXISTS (SELECT 1 FROM cached_patient_modalities m WHERE m.orthanc_id = {alias}.orthanc_id "
+                "AND m.modality = ?)", [query.modality])
     condition, params = study_filter_condition(query)
-    if search is None:
-        return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {condition}", params
-    return (
-        f"SELECT m.id FROM ({search[0]}) m WHERE EXISTS "
-        f"(SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = m.id AND {condition})",
-        [*search[1], *params],
-    )
+    return (f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
+            f"AND {condition})", params)
 
 
 def modality_only(query):
@@ -232,15 +257,18 @@ def list_patients(db, query, scope, sync_state):
     if query.date_to and newest and query.date_to >= newest:
         query = replace(query, date_to="")  # no study is later: the range is open at its end
     counted, by_patient_id = search_counts(db, query.search)
-    matches = matching_patients(query, [word for word, _ in counted])
+    search_bound = counted[0][1] if counted else None
+    filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
+    filter_first = filter_bound is not None and filter_bound < search_bound
+    matches = matching_patients(query, [word for word, _ in counted], filter_first)
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     if not counted and query.sort == "last_study_date" and (modality_only(query) or since_only(query)):
         return _page_along_filter_index(db, query)
     sql, params = matches
     kept = kept_total(db, query, counted, by_patient_id)
-    bound = kept if kept is not None else (counted[0][1] if counted else None)
-    if bound is None or bound <= FEW_MATCHES:
+    bounds = [bound for bound in (kept, search_bound, filter_bound) if bound is not None]
+    if not bounds or min(bounds) <= FEW_MATCHES:
         few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
         if few is not None:
             return few
@@ -274,16 +302,16 @@ def _page_along_filter_index(db, query):
     else:
         alias, value = "p", query.date_from
         rows = "cached_patients p WHERE p.last_study_date >= ?"
-    total = kept_total_sql(query)
+    total, total_params = kept_count(query)
     after, after_params = query.after_condition(alias)
     page = db.query(
         f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
         "LIMIT ? OFFSET ?",
-        [value, value, *after_params, query.per_page, query.offset],
+        [*total_params, value, *after_params, query.per_page, query.offset],
     )
     if not page:
         # Past the last page: the page says nothing of the total.
-        return [], int(db.query_value(total, [value]) or 0)
+        return [], int(db.query_value(total, total_params) or 0)
     return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
 
 
@@ -320,16 +348,12 @@ def few_matches_source(query, sql, params):
     orthanc_id and sort column.
 
     Patients of a study filter alone, newest first, come from one index: a
-    modality's from cached_patient_modalities, a modality and a date range's
-    from cached_modality_dates, a date range's from the studies' date index
-    (each study carries its patient's last study date). Others are joined to
-    cached_patients.
+    modality and a date range's from cached_modality_dates, a date range's
+    from the studies' date index (each study carries its patient's last
+    study date). Others are joined to cached_patients.
     """
     limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
-        if modality_only(query):
-            return ("SELECT m.orthanc_id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ? "
-                    "LIMIT ?", [query.modality, *limit])
         # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's rows share their last study date.
         if query.modality:
             dates, date_params = date_condition(query, "d")
@@ -393,19 +417,30 @@ def kept_total(db, query, counted, by_patient_id):
     """
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
+    count = kept_count(query)
+    if count is None:
+        return None
+    return int(db.query_value(*count) or 0)
+
+
+def filtered_patients_bound(db, query):
+    """Return how many patients the modality and date filters keep: exact from the kept counts, or counted up to
+    FEW_MATCHES + 1."""
+    count = kept_count(query)
+    if count is not None:
+        return int(db.query_value(*count) or 0)
+    sql, params = filtered_patients(query)
+    return db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) c", [*params, FEW_MATCHES + 1])
+
+
+def kept_count(query):
+    """Return (SQL, params) reading the kept total of a modality alone or a first date alone; None for any other
+    query. Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
     if modality_only(query):
-        return int(db.query_value(kept_total_sql(query), [query.modality]) or 0)
+        return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?", [query.modality]
     if since_only(query):
-        return int(db.query_value(kept_total_sql(query), [query.date_from]) or 0)
+        return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?", [query.date_from]
     return None
-
-
-def kept_total_sql(query):
-    """Return the SQL reading the kept total of a modality alone or a first date alone (one parameter: the
-    modality or the date). Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
-    if modality_only(query):
-        return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?"
-    return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?"
 
 
 def total_from_prefix_counts(query, counted, by_patient_id):
@@ -432,13 +467,9 @@ def patient_condition(query, alias="p"):
     if search:
         parts.append(search[0])
         params += search[1]
-    if since_only(query):
-        parts.append(f"{alias}.last_study_date >= ?")
-        params.append(query.date_from)
-    elif query.has_study_filter:
-        condition, filter_params = study_filter_condition(query)
-        parts.append(f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
-                     f"AND {condition})")
+    if query.has_study_filter:
+        condition, filter_params = filter_condition(query, alias)
+        parts.append(condition)
         params += filter_params
     return " AND ".join(parts) or "1 = 1", params
 

@@ -467,6 +467,31 @@ def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist
     assert set(patient_ids(body)) == expected and body["total"] == len(expected)
 
 
+@pytest.mark.parametrize("few_matches", [2000, 0])
+def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_plan, monkeypatch, few_matches):
+    from pacs_lite import worklist as worklist_sql
+
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
+    tested_first = []
+    matching = worklist_sql.matching_patients
+    monkeypatch.setattr(worklist_sql, "matching_patients",
+                        lambda query, words, filter_first=False: tested_first.append(filter_first) or matching(
+                            query, words, filter_first))
+    dates = sorted(iso(s.study_date) for p in sample_plan.patients for s in p.studies)
+    filters = [{"modality": "CT"}, {"date_from": dates[len(dates) // 2]}, {"date_from": dates[3], "date_to": dates[3]},
+               {"date_from": dates[2], "date_to": dates[-3], "modality": "MR"}]
+    for search in ("s", "m", "pl00", "muller"):
+        by_search = {p["patientID"]: p for p in worklist(radiologist, search=search, per_page=200)["patients"]}
+        for args in filters:
+            kept = set(patient_ids(worklist(radiologist, **args, per_page=200))) & set(by_search)
+            body = worklist(radiologist, search=search, **args, per_page=200)
+            # Newest first, ties by Orthanc id (descending), as the worklist sorts.
+            expected = sorted(kept, key=lambda pid: (by_search[pid]["lastStudyDate"], by_search[pid]["orthancId"]),
+                              reverse=True)
+            assert patient_ids(body) == expected and body["total"] == len(expected), (search, args)
+    assert {True, False} <= set(tested_first)  # both sides were read first
+
+
 def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, monkeypatch):
     from pacs_lite import worklist as worklist_sql
 
