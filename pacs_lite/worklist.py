@@ -172,16 +172,18 @@ def date_condition(query, alias):
 def study_filter_condition(query, alias="s"):
     """Return (SQL condition on one study, params) for the modality and date filters."""
     condition, params = date_condition(query, alias)
-    parts = [condition]
-    if query.modality:
-        # modalities is "CT,MR"; the modality was checked to be [A-Z0-9]+, so it holds no LIKE wildcards.
-        # INSTR first: the studies without the letters at all (most) skip the LIKEs.
-        column = f"{alias}.modalities"
-        parts.append(f"INSTR({column}, ?) > 0 AND ({column} = ? OR {column} LIKE ? OR {column} LIKE ? "
-                     f"OR {column} LIKE ?)")
-        params += [query.modality, query.modality, f"{query.modality},%", f"%,{query.modality}",
-                   f"%,{query.modality},%"]
-    return " AND ".join(parts) or "1 = 1", params
+    if not query.modality:
+        return condition, params
+    modality, modality_params = modality_condition(query, f"{alias}.modalities")
+    return f"{condition} AND {modality}", [*params, *modality_params]
+
+
+def modality_condition(query, column):
+    """Return (SQL condition, params) keeping the rows whose modalities column ("CT,MR") holds the modality."""
+    # The modality was checked to be [A-Z0-9]+, so it holds no LIKE wildcards. INSTR first: the rows without the
+    # letters at all (most) skip the LIKEs.
+    return (f"INSTR({column}, ?) > 0 AND ({column} = ? OR {column} LIKE ? OR {column} LIKE ? OR {column} LIKE ?)",
+            [query.modality, query.modality, f"{query.modality},%", f"%,{query.modality}", f"%,{query.modality},%"])
 
 
 def matching_patients(query, words, filter_first=False):
@@ -226,8 +228,7 @@ def filter_condition(query, alias="p"):
     if since_only(query):
         return f"{alias}.last_study_date >= ?", [query.date_from]
     if modality_only(query):
-        return (f"EXISTS (SELECT 1 FROM cached_patient_modalities m WHERE m.orthanc_id = {alias}.orthanc_id "
-                "AND m.modality = ?)", [query.modality])
+        return modality_condition(query, f"{alias}.modalities")  # the modalities of all their studies
     condition, params = study_filter_condition(query)
     return (f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
             f"AND {condition})", params)
