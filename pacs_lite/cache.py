@@ -30,6 +30,7 @@ PATIENT_COLUMNS = (
     "study_count", "last_study_date", "modalities", "last_arrival_at", "updated_at",
 )
 REFERRAL_COLUMNS = ("referring_physician_key", *PATIENT_COLUMNS)  # cached_referrals: a patient per physician
+NEWEST_STUDY_DATE = "COALESCE((SELECT MAX(last_study_date) FROM cached_patients), '')"  # for sync_state
 
 
 def values(row, columns):
@@ -119,8 +120,8 @@ def record_patients_change(db, before, after):
     patients have their last study on each date.
     """
     db.execute(
-        "UPDATE sync_state SET patient_count = patient_count + ?, patients_version = ?, "
-        "newest_study_date = COALESCE((SELECT MAX(last_study_date) FROM cached_patients), '') WHERE id = 1",
+        f"UPDATE sync_state SET patient_count = patient_count + ?, patients_version = ?, "
+        f"newest_study_date = {NEWEST_STUDY_DATE} WHERE id = 1",
         (len(after) - len(before), new_patients_version()),
     )
     change = Counter(after.values())
@@ -129,8 +130,8 @@ def record_patients_change(db, before, after):
 
 
 def save_patients(db, patients):
-    """Insert or update patient rows, the words of their names and their modalities, and give their studies
-    (saved before) the patient's last study date."""
+    """Insert or update patient rows, the words of their names, their modalities and the modality dates of their
+    studies (saved before), and give those studies the patient's last study date."""
     ids = [p["orthanc_id"] for p in patients]
     before = last_study_dates_of(db, set(ids))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
@@ -164,11 +165,7 @@ def save_patient_words(db, patients):
     db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
                    sorted(words))
     after = {p["orthanc_id"]: name_prefixes(p["name_key"].split()) for p in patients}
-    change = Counter()
-    for patient_id in set(before) | set(after):
-        change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
-        change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
-    add_to_counts(db, "cached_name_prefixes", "prefix", change)
+    add_to_counts(db, "cached_name_prefixes", "prefix", count_change(before, after))
 
 
 def name_prefixes(words):
@@ -187,6 +184,15 @@ def name_prefixes_of(db, patient_orthanc_ids):
         for row in rows:
             words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
     return {patient_id: name_prefixes(own) for patient_id, own in words.items()}
+
+
+def count_change(before, after):
+    """Return {key: change in its number of patients} from {patient: set of keys} before and after a change."""
+    change = Counter()
+    for patient_id in set(before) | set(after):
+        change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
+        change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
+    return change
 
 
 def add_to_counts(db, table, key_column, change):
@@ -209,11 +215,7 @@ def save_patient_modalities(db, patients):
     db.executemany("INSERT INTO cached_patient_modalities (modality, last_study_date, orthanc_id) VALUES (?, ?, ?)",
                    sorted(rows))
     after = {p["orthanc_id"]: modality_set(p["modalities"]) for p in patients}
-    change = Counter()
-    for patient_id in set(before) | set(after):
-        change.update(after.get(patient_id, set()) - before.get(patient_id, set()))
-        change.subtract(before.get(patient_id, set()) - after.get(patient_id, set()))
-    add_to_counts(db, "cached_modality_counts", "modality", change)
+    add_to_counts(db, "cached_modality_counts", "modality", count_change(before, after))
 
 
 def save_modality_dates(db, patients):
@@ -263,14 +265,8 @@ def save_referrals(db, patient_orthanc_ids, rows):
 def delete_patients(db, orthanc_ids):
     """Delete patient rows, the words of their names, their modalities and their referrals."""
     before = last_study_dates_of(db, set(orthanc_ids))
-    gone = Counter()
-    for prefixes in name_prefixes_of(db, list(orthanc_ids)).values():
-        gone.subtract(prefixes)
-    add_to_counts(db, "cached_name_prefixes", "prefix", gone)
-    gone = Counter()
-    for modalities in modalities_of(db, list(orthanc_ids)).values():
-        gone.subtract(modalities)
-    add_to_counts(db, "cached_modality_counts", "modality", gone)
+    add_to_counts(db, "cached_name_prefixes", "prefix", count_change(name_prefixes_of(db, list(orthanc_ids)), {}))
+    add_to_counts(db, "cached_modality_counts", "modality", count_change(modalities_of(db, list(orthanc_ids)), {}))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)

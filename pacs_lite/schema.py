@@ -104,8 +104,7 @@ def fill_patient_modalities_and_dates(db):
     cache.save_modality_dates(db, patients)
     cache.add_to_counts(db, "cached_last_study_dates", "last_study_date",
                         Counter(p["last_study_date"] for p in patients))
-    db.execute("UPDATE sync_state SET newest_study_date = COALESCE((SELECT MAX(last_study_date) FROM cached_patients), "
-               "'') WHERE id = 1")
+    db.execute(f"UPDATE sync_state SET newest_study_date = {cache.NEWEST_STUDY_DATE} WHERE id = 1")
 
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
