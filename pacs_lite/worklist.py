@@ -11,13 +11,20 @@ The query shape follows what is asked, so that an index serves every case:
   is read in index order (a deep page from the page anchor before it: the
   cursor of every hundredth row of the sort, found once per change of the
   cached patients);
+- a modality or a first date alone, newest first: the page is read along
+  the filter's own index (cached_patient_modalities, or the last-study index:
+  a date range reaching past the newest study is open at its end) and the
+  total from kept counts (cached_modality_counts, cached_last_study_dates);
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to three characters) and the
-  PatientIDs counted, in one statement; up to FEW_MATCHES matches are
-  counted, sorted on their sort column and their page read in one statement;
-  more are counted (or their total is read from what the cache keeps: see
-  kept_total) and the page is found by walking the sort index and testing
-  each patient (they come quickly);
+  PatientIDs counted, in one statement, and the filters' patients from
+  their index (a modality and dates from cached_modality_dates); with both,
+  the side that keeps fewer is read first and the other tested on each of
+  its patients. Up to FEW_MATCHES matches are counted, sorted on their sort
+  column and their page read in one statement; more are counted (or their
+  total is read from what the cache keeps: see kept_total) and the page is
+  found by walking the sort index and testing each patient (they come
+  quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
