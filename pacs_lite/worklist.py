@@ -265,7 +265,7 @@ def list_patients(db, query, scope, sync_state):
     if query.date_to and newest and query.date_to >= newest:
         query = replace(query, date_to="")  # no study is later: the range is open at its end
     counted, by_patient_id = search_counts(db, query.search)
-    search_bound = counted[0][1] if counted else None
+    search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
     filter_first = filter_bound is not None and filter_bound < search_bound
     matches = matching_patients(query, [word for word, _ in counted], filter_first)
