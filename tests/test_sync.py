@@ -193,6 +193,7 @@ def test_a_new_study_shows_up_after_one_incremental_pass(app, db, empty_client, 
     assert not result.full and result.added == 1
     assert cached_study(db, study.study_uid)["instance_count"] == study.instance_count
     assert cache.counts(db)["patients"] == 2
+    assert_patients_match_their_studies(db)
 
 
 def test_a_study_gaining_a_series_updates_its_counts(app, db, empty_client, sample_plan):
@@ -209,6 +210,7 @@ def test_a_study_gaining_a_series_updates_its_counts(app, db, empty_client, samp
     row = cached_study(db, study.study_uid)
     assert row["series_count"] == len(study.series) and row["instance_count"] == study.instance_count
     assert row["modalities"] == ",".join(study.modalities)
+    assert_patients_match_their_studies(db)  # the patient's modalities and their kept counts too
 
 
 def test_a_study_deleted_in_orthanc_leaves_the_cache(app, db, empty_client, sample_plan):
@@ -234,6 +236,7 @@ def test_evicting_a_study_orthanc_lost_fixes_the_patient_at_once(app, db, empty_
     sync.evict_study(db, row["orthanc_id"])
     assert cached_study(db, patient.studies[0].study_uid) is None
     assert db.query_value("SELECT study_count FROM cached_patients") == 1
+    assert_patients_match_their_studies(db)
 
 
 def patient_row(letter, name_key, modalities="CT", last_study_date="2024-01-01"):
