@@ -70,39 +70,28 @@ def study_ids(db):
 
 def patients_of_studies(db, orthanc_ids):
     """Return the Orthanc patient ids of some cached studies."""
-    found = set()
-    for chunk in chunks(list(orthanc_ids), 500):
-        marks = ", ".join("?" for _ in chunk)
-        rows = db.query(f"SELECT patient_orthanc_id FROM cached_studies WHERE orthanc_id IN ({marks})", chunk)
-        found.update(row["patient_orthanc_id"] for row in rows)
-    return found
+    rows = query_where_in(db, "SELECT patient_orthanc_id FROM cached_studies", "orthanc_id", orthanc_ids)
+    return {row["patient_orthanc_id"] for row in rows}
 
 
 def studies_of_patients(db, patient_orthanc_ids):
     """Return the cached studies of some patients (the fields a patient row is derived from)."""
-    rows = []
-    for chunk in chunks(list(patient_orthanc_ids), 500):
-        marks = ", ".join("?" for _ in chunk)
-        rows += db.query(
-            f"""
-            SELECT patient_orthanc_id, study_date, study_time, modalities, patient_id, patient_name, birth_date, sex,
-                first_seen_at, referring_physician_key
-            FROM cached_studies
-            WHERE patient_orthanc_id IN ({marks})
-            """,
-            chunk,
-        )
-    return rows
+    return query_where_in(
+        db,
+        """
+        SELECT patient_orthanc_id, study_date, study_time, modalities, patient_id, patient_name, birth_date, sex,
+            first_seen_at, referring_physician_key
+        FROM cached_studies
+        """,
+        "patient_orthanc_id",
+        patient_orthanc_ids,
+    )
 
 
 def last_study_dates_of(db, orthanc_ids):
     """Return {patient: last study date} of those of these patients that the cache holds."""
-    found = {}
-    for chunk in chunks(orthanc_ids, 500):
-        marks = ", ".join("?" for _ in chunk)
-        rows = db.query(f"SELECT orthanc_id, last_study_date FROM cached_patients WHERE orthanc_id IN ({marks})", chunk)
-        found.update((row["orthanc_id"], row["last_study_date"]) for row in rows)
-    return found
+    rows = query_where_in(db, "SELECT orthanc_id, last_study_date FROM cached_patients", "orthanc_id", orthanc_ids)
+    return {row["orthanc_id"]: row["last_study_date"] for row in rows}
 
 
 def new_patients_version():
@@ -177,12 +166,9 @@ def name_prefixes(words):
 def name_prefixes_of(db, patient_orthanc_ids):
     """Return {patient: its name prefixes} from the cached words of these patients."""
     words = {}
-    for chunk in chunks(patient_orthanc_ids, 500):
-        marks = ", ".join("?" for _ in chunk)
-        rows = db.query(
-            f"SELECT patient_orthanc_id, word FROM cached_patient_words WHERE patient_orthanc_id IN ({marks})", chunk)
-        for row in rows:
-            words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
+    for row in query_where_in(db, "SELECT patient_orthanc_id, word FROM cached_patient_words", "patient_orthanc_id",
+                              patient_orthanc_ids):
+        words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
     return {patient_id: name_prefixes(own) for patient_id, own in words.items()}
 
 
@@ -223,15 +209,10 @@ def save_modality_dates(db, patients):
     cached studies: each modality and date on which the patient had a study of it."""
     last_study_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(last_study_dates))
-    rows = set()
-    for chunk in chunks(list(last_study_dates), 500):
-        marks = ", ".join("?" for _ in chunk)
-        studies = db.query(
-            f"SELECT patient_orthanc_id, study_date, modalities FROM cached_studies WHERE patient_orthanc_id IN ({marks})",
-            chunk)
-        rows.update((modality, study["study_date"], study["patient_orthanc_id"],
-                     last_study_dates[study["patient_orthanc_id"]])
-                    for study in studies for modality in modality_set(study["modalities"]))
+    studies = query_where_in(db, "SELECT patient_orthanc_id, study_date, modalities FROM cached_studies",
+                             "patient_orthanc_id", last_study_dates)
+    rows = {(modality, study["study_date"], study["patient_orthanc_id"], last_study_dates[study["patient_orthanc_id"]])
+            for study in studies for modality in modality_set(study["modalities"])}
     db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, "
                    "patient_last_study_date) VALUES (?, ?, ?, ?)", sorted(rows))
 
@@ -244,12 +225,9 @@ def modality_set(modalities):
 def modalities_of(db, patient_orthanc_ids):
     """Return {patient: set of modalities} from the cached_patient_modalities rows of these patients."""
     found = {}
-    for chunk in chunks(patient_orthanc_ids, 500):
-        marks = ", ".join("?" for _ in chunk)
-        rows = db.query(
-            f"SELECT orthanc_id, modality FROM cached_patient_modalities WHERE orthanc_id IN ({marks})", chunk)
-        for row in rows:
-            found.setdefault(row["orthanc_id"], set()).add(row["modality"])
+    for row in query_where_in(db, "SELECT orthanc_id, modality FROM cached_patient_modalities", "orthanc_id",
+                              patient_orthanc_ids):
+        found.setdefault(row["orthanc_id"], set()).add(row["modality"])
     return found
 
 
@@ -312,6 +290,15 @@ def save_sync_success(db, now, added, updated, removed, duration_ms, full):
 def save_sync_error(db, now, message):
     """Record why a pass failed."""
     db.execute("UPDATE sync_state SET last_error = ?, last_error_at = ? WHERE id = 1", (message[:1000], now))
+
+
+def query_where_in(db, select, column, ids):
+    """Return the rows of a SELECT (without WHERE) whose column is one of ids, asked 500 ids at a time."""
+    rows = []
+    for chunk in chunks(ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        rows += db.query(f"{select} WHERE {column} IN ({marks})", chunk)
+    return rows
 
 
 def delete_where_in(db, table, column, ids):
