@@ -222,12 +222,19 @@ def filtered_patients(query):
         return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
     if since_only(query):
         return "SELECT p.orthanc_id AS id FROM cached_patients p WHERE p.last_study_date >= ?", [query.date_from]
+    alias, rows, params = dated_rows(query)
+    return f"SELECT DISTINCT {alias}.patient_orthanc_id AS id FROM {rows}", params
+
+
+def dated_rows(query):
+    """Return (table alias, FROM clause with its WHERE, params) of the rows, one per study (and modality), that
+    a date range and maybe a modality keep: cached_modality_dates with a modality, cached_studies without. Both
+    have patient_orthanc_id and patient_last_study_date."""
     if query.modality:
         dates, params = date_condition(query, "d")
-        return (f"SELECT DISTINCT d.patient_orthanc_id AS id FROM cached_modality_dates d WHERE d.modality = ? "
-                f"AND {dates}", [query.modality, *params])
+        return "d", f"cached_modality_dates d WHERE d.modality = ? AND {dates}", [query.modality, *params]
     dates, params = date_condition(query, "s")
-    return f"SELECT DISTINCT s.patient_orthanc_id AS id FROM cached_studies s WHERE {dates}", params
+    return "s", f"cached_studies s WHERE {dates}", params
 
 
 def filter_condition(query, alias="p"):
@@ -363,17 +370,9 @@ def few_matches_source(query, sql, params):
     limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
         # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's rows share their last study date.
-        if query.modality:
-            dates, date_params = date_condition(query, "d")
-            return ("SELECT DISTINCT d.patient_orthanc_id AS orthanc_id, d.patient_last_study_date AS last_study_date "
-                    f"FROM cached_modality_dates d WHERE d.modality = ? AND {dates} LIMIT ?",
-                    [query.modality, *date_params, *limit])
-        condition, filter_params = study_filter_condition(query)
-        return (
-            "SELECT DISTINCT s.patient_orthanc_id AS orthanc_id, s.patient_last_study_date AS last_study_date "
-            f"FROM cached_studies s WHERE {condition} LIMIT ?",
-            [*filter_params, *limit],
-        )
+        alias, rows, filter_params = dated_rows(query)
+        return (f"SELECT DISTINCT {alias}.patient_orthanc_id AS orthanc_id, "
+                f"{alias}.patient_last_study_date AS last_study_date FROM {rows} LIMIT ?", [*filter_params, *limit])
     column, _ = SORTS[query.sort]
     return (f"SELECT p.{column}, p.orthanc_id FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
             [*params, *limit])
@@ -425,18 +424,22 @@ def kept_total(db, query, counted, by_patient_id):
     """
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
+    return kept_filter_total(db, query)
+
+
+def kept_filter_total(db, query):
+    """Return the kept total of a modality alone or a first date alone (see kept_count); None for other
+    queries."""
     count = kept_count(query)
-    if count is None:
-        return None
-    return int(db.query_value(*count) or 0)
+    return None if count is None else int(db.query_value(*count) or 0)
 
 
 def filtered_patients_bound(db, query):
     """Return how many patients the modality and date filters keep: exact from the kept counts, or counted up to
     FEW_MATCHES + 1."""
-    count = kept_count(query)
-    if count is not None:
-        return int(db.query_value(*count) or 0)
+    kept = kept_filter_total(db, query)
+    if kept is not None:
+        return kept
     sql, params = filtered_patients(query)
     return db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) c", [*params, FEW_MATCHES + 1])
 

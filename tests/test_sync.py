@@ -263,15 +263,13 @@ def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_pati
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
-    patient = patient_row
-
-    cache.save_patients(db, [patient("a", "MULLER JURGEN"), patient("b", "MARTIN JOHN J")])
+    cache.save_patients(db, [patient_row("a", "MULLER JURGEN"), patient_row("b", "MARTIN JOHN J")])
     assert kept_prefix_counts(db) == {"M": 2, "MU": 1, "MUL": 1, "MA": 1, "MAR": 1, "J": 2, "JU": 1, "JUR": 1,
                                       "JO": 1, "JOH": 1}
-    cache.save_patients(db, [patient("a", "SMITH JURGEN")])
+    cache.save_patients(db, [patient_row("a", "SMITH JURGEN")])
     assert kept_prefix_counts(db) == {"M": 1, "MA": 1, "MAR": 1, "S": 1, "SM": 1, "SMI": 1, "J": 2, "JU": 1,
                                       "JUR": 1, "JO": 1, "JOH": 1}
-    cache.delete_patients(db, [patient("b", "")["orthanc_id"]])
+    cache.delete_patients(db, [patient_row("b", "")["orthanc_id"]])
     assert kept_prefix_counts(db) == {"S": 1, "SM": 1, "SMI": 1, "J": 1, "JU": 1, "JUR": 1} == counted_prefix_counts(db)
 
 
