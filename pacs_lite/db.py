@@ -368,13 +368,12 @@ _thread_connections = threading.local()
 
 def connect(url):
     """Return this thread's open connection to the database at url, opening one if needed."""
-    parsed = parse_database_url(url)
     pool = _thread_connections.__dict__.setdefault("by_url", {})
     db = pool.get(url)
     if db is not None:
         db.reused = True
         return db
-    db = Database(parsed)
+    db = Database(parse_database_url(url))
     pool[url] = db
     return db
 

@@ -135,23 +135,26 @@ def name_condition(words, column):
     return " AND ".join(parts) or "1 = 1", params
 
 
-def search_matches(text, words):
+def search_matches(text, words, by_patient_id):
     """Return (SQL selecting `id`, params): patients whose name words start with every one of words (the
     search's, rarest first), or whose PatientID starts with the text; None for no search.
 
     The rarest word is an index range of cached_patient_words; the others are
-    tested on the name that each of its rows carries.
+    tested on the name that each of its rows carries. The PatientIDs are read
+    only when some start with the text (by_patient_id: how many, counted by
+    search_counts).
     """
     if not words:
         return None
     first, *others = words
     condition, params = name_condition(others, "w.name_key")
-    return (
-        "SELECT w.patient_orthanc_id AS id FROM cached_patient_words w "
-        f"WHERE w.word >= ? AND w.word < ? AND {condition} "
-        "UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
-        [*prefix_range(first[:64]), *params, *prefix_range(search_key(text))],
-    )
+    by_name = f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}"
+    params = [*prefix_range(first[:64]), *params]
+    if not by_patient_id:
+        return f"SELECT DISTINCT w.patient_orthanc_id AS id {by_name}", params
+    return (f"SELECT w.patient_orthanc_id AS id {by_name} "
+            "UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
+            [*params, *prefix_range(search_key(text))])
 
 
 def search_condition(text, alias="p"):
@@ -193,15 +196,15 @@ def modality_condition(query, column):
             [query.modality, query.modality, f"{query.modality},%", f"%,{query.modality}", f"%,{query.modality},%"])
 
 
-def matching_patients(query, words, filter_first=False):
-    """Return (SQL selecting `id`, params) of the patients a search (its words rarest first) and filters keep;
-    None when nothing filters.
+def matching_patients(query, words, by_patient_id, filter_first=False):
+    """Return (SQL selecting `id`, params) of the patients a search (its words rarest first, and how many
+    PatientIDs start with it) and filters keep; None when nothing filters.
 
     With both, the search's patients are tested against the filters, or, when
     filter_first (the filters keep fewer), the filters' patients against the
     search.
     """
-    search = search_matches(query.search, words)
+    search = search_matches(query.search, words, by_patient_id)
     filtered = filtered_patients(query)
     if search is None or filtered is None:
         return search or filtered
@@ -275,7 +278,7 @@ def list_patients(db, query, scope, sync_state):
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
     filter_first = filter_bound is not None and filter_bound < search_bound
-    matches = matching_patients(query, [word for word, _ in counted], filter_first)
+    matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     if not counted and query.sort == "last_study_date" and (modality_only(query) or since_only(query)):

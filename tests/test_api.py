@@ -116,6 +116,20 @@ def test_search_matches_the_start_of_the_patient_id(radiologist, sample_plan):
     assert sorted(patient_ids(body)) == expected and body["total"] == len(expected)
 
 
+@pytest.mark.parametrize("few_matches", [2000, 0])
+@pytest.mark.parametrize("letter", ["D", "N"])
+def test_a_patient_with_two_name_words_matching_is_listed_once(radiologist, sample_plan, monkeypatch, letter,
+                                                                 few_matches):
+    from pacs_lite import worklist as worklist_sql
+
+    # "van der Berg^Anna^Maria^Dr.^PhD" has DER and DR., "NULL^NONE" NULL and NONE; no PatientID starts so.
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
+    expected = sorted(p.patient_id for p in sample_plan.patients
+                      if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split()))
+    body = worklist(radiologist, search=letter.lower(), per_page=200)
+    assert sorted(patient_ids(body)) == expected and body["total"] == len(expected)
+
+
 @pytest.mark.parametrize("search, found, not_found", [
     ("smith_", "SMITH_JONES", "SMITHXJONES"),
     ("lopez%", "LOPEZ%", None),
@@ -475,8 +489,8 @@ def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_
     tested_first = []
     matching = worklist_sql.matching_patients
     monkeypatch.setattr(worklist_sql, "matching_patients",
-                        lambda query, words, filter_first=False: tested_first.append(filter_first) or matching(
-                            query, words, filter_first))
+                        lambda query, words, by_patient_id, filter_first=False: tested_first.append(filter_first)
+                        or matching(query, words, by_patient_id, filter_first))
     dates = sorted(iso(s.study_date) for p in sample_plan.patients for s in p.studies)
     filters = [{"modality": "CT"}, {"date_from": dates[len(dates) // 2]}, {"date_from": dates[3], "date_to": dates[3]},
                {"date_from": dates[2], "date_to": dates[-3], "modality": "MR"}]
