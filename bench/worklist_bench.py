@@ -368,6 +368,7 @@ def shapes(url):
         ("deep page, Next from 999", "radiologist", {"page": "1000", "per_page": "50", "cursor": FROM_PAGE_BEFORE}),
         ("search 's' (broad)", "radiologist", {"search": "s"}),
         ("search 'muller jurg' (narrow)", "radiologist", {"search": "muller jurg"}),
+        ("search 'jurg' (mid-size)", "radiologist", {"search": "jurg"}),
         (f"PatientID prefix '{patient_id[:4]}'", "radiologist", {"search": patient_id[:4]}),
         ("2024-03 + modality CT", "radiologist", month),
         ("modality CT, all dates", "radiologist", {"modality": "CT"}),

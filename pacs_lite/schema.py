@@ -254,6 +254,14 @@ MIGRATIONS = {
         "ALTER TABLE sync_state ADD COLUMN newest_study_date CHAR(10) NOT NULL DEFAULT ''",
         fill_patient_modalities_and_dates,
     ],
+    8: [
+        # Each name word carries its patient's last study date: a search's matches are sorted newest first
+        # without reading their patients.
+        "ALTER TABLE cached_patient_words ADD COLUMN last_study_date CHAR(10) NOT NULL DEFAULT ''",
+        """UPDATE cached_patient_words SET last_study_date = COALESCE((
+            SELECT p.last_study_date FROM cached_patients p WHERE p.orthanc_id = cached_patient_words.patient_orthanc_id
+        ), '')""",
+    ],
 }
 
 LATEST_VERSION = max([1, *MIGRATIONS])

@@ -1,8 +1,9 @@
 """SQL for the worklist: patients found by name or PatientID, filtered, sorted and paged, from the cache.
 
 Name search goes through cached_patient_words (one row per word of a name,
-carrying the whole name): the rarest typed word is an index range there, and
-the other words are tested on the name of each row found. Prefix ranges
+carrying the whole name and the patient's last study date): the rarest typed
+word is an index range there, and the other words are tested on the name of
+each row found. Prefix ranges
 (word >= 'MUL' AND word < 'MUL' + U+10FFFF) and INSTR need no LIKE, so %, _
 and * in a search are plain characters.
 
@@ -136,11 +137,12 @@ def name_condition(words, column):
 
 
 def search_matches(text, words, by_patient_id):
-    """Return (SQL selecting `id`, params): patients whose name words start with every one of words (the
-    search's, rarest first), or whose PatientID starts with the text; None for no search.
+    """Return (SQL selecting `id` and `last_study_date`, params): patients whose name words start with every one
+    of words (the search's, rarest first), or whose PatientID starts with the text; None for no search.
 
     The rarest word is an index range of cached_patient_words; the others are
-    tested on the name that each of its rows carries. The PatientIDs are read
+    tested on the name that each of its rows carries (with the patient's last
+    study date, so that the default sort needs no join). The PatientIDs are read
     only when some start with the text (by_patient_id: how many, counted by
     search_counts).
     """
@@ -151,9 +153,9 @@ def search_matches(text, words, by_patient_id):
     by_name = f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}"
     params = [*prefix_range(first[:64]), *params]
     if not by_patient_id:
-        return f"SELECT DISTINCT w.patient_orthanc_id AS id {by_name}", params
-    return (f"SELECT w.patient_orthanc_id AS id {by_name} "
-            "UNION SELECT orthanc_id FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
+        return f"SELECT DISTINCT w.patient_orthanc_id AS id, w.last_study_date {by_name}", params
+    return (f"SELECT w.patient_orthanc_id AS id, w.last_study_date {by_name} UNION "
+            "SELECT orthanc_id, last_study_date FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
             [*params, *prefix_range(search_key(text))])
 
 
@@ -197,8 +199,8 @@ def modality_condition(query, column):
 
 
 def matching_patients(query, words, by_patient_id, filter_first=False):
-    """Return (SQL selecting `id`, params) of the patients a search (its words rarest first, and how many
-    PatientIDs start with it) and filters keep; None when nothing filters.
+    """Return (SQL selecting `id` and `last_study_date`, params) of the patients a search (its words rarest
+    first, and how many PatientIDs start with it) and filters keep; None when nothing filters.
 
     With both, the search's patients are tested against the filters, or, when
     filter_first (the filters keep fewer), the filters' patients against the
@@ -212,21 +214,26 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
         (source, params), (condition, condition_params) = filtered, search_condition(query.search)
     else:
         (source, params), (condition, condition_params) = search, filter_condition(query)
-    return (f"SELECT m.id FROM ({source}) m JOIN cached_patients p ON p.orthanc_id = m.id WHERE {condition}",
+    return (f"SELECT m.id, p.last_study_date FROM ({source}) m JOIN cached_patients p ON p.orthanc_id = m.id "
+            f"WHERE {condition}",
             [*params, *condition_params])
 
 
 def filtered_patients(query):
-    """Return (SQL selecting `id`, params) of the patients with a study that the modality and date filters keep,
-    from one index; None without filters."""
+    """Return (SQL selecting `id` and `last_study_date`, params) of the patients with a study that the modality
+    and date filters keep, from one index; None without filters."""
     if not query.has_study_filter:
         return None
     if modality_only(query):
-        return "SELECT m.orthanc_id AS id FROM cached_patient_modalities m WHERE m.modality = ?", [query.modality]
+        return ("SELECT m.orthanc_id AS id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ?",
+                [query.modality])
     if since_only(query):
-        return "SELECT p.orthanc_id AS id FROM cached_patients p WHERE p.last_study_date >= ?", [query.date_from]
+        return ("SELECT p.orthanc_id AS id, p.last_study_date FROM cached_patients p WHERE p.last_study_date >= ?",
+                [query.date_from])
     alias, rows, params = dated_rows(query)
-    return f"SELECT DISTINCT {alias}.patient_orthanc_id AS id FROM {rows}", params
+    # A patient's rows share their last study date. DISTINCT, not GROUP BY: under a LIMIT the scan stops early.
+    return (f"SELECT DISTINCT {alias}.patient_orthanc_id AS id, {alias}.patient_last_study_date AS last_study_date "
+            f"FROM {rows}", params)
 
 
 def dated_rows(query):
@@ -362,20 +369,15 @@ def _page_of_few_matches(db, query, source, params):
 
 
 def few_matches_source(query, sql, params):
-    """Return (SQL, params) selecting up to FEW_MATCHES + 1 of the patients that sql selects, with their
-    orthanc_id and sort column.
+    """Return (SQL, params) selecting up to FEW_MATCHES + 1 of the patients that sql (see matching_patients)
+    selects, with their orthanc_id and sort column.
 
-    Patients of a study filter alone, newest first, come from one index: a
-    modality and a date range's from cached_modality_dates, a date range's
-    from the studies' date index (each study carries its patient's last
-    study date). Others are joined to cached_patients.
+    Every source of matches carries the patient's last study date, so the
+    default sort reads it there; the other sorts join cached_patients.
     """
     limit = [FEW_MATCHES + 1]
-    if query.sort == "last_study_date" and query.has_study_filter and not search_words(query.search):
-        # DISTINCT, not GROUP BY: the scan stops at the limit. A patient's rows share their last study date.
-        alias, rows, filter_params = dated_rows(query)
-        return (f"SELECT DISTINCT {alias}.patient_orthanc_id AS orthanc_id, "
-                f"{alias}.patient_last_study_date AS last_study_date FROM {rows} LIMIT ?", [*filter_params, *limit])
+    if query.sort == "last_study_date":
+        return f"SELECT m.id AS orthanc_id, m.last_study_date FROM ({sql} LIMIT ?) m", [*params, *limit]
     column, _ = SORTS[query.sort]
     return (f"SELECT p.{column}, p.orthanc_id FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
             [*params, *limit])

@@ -118,16 +118,21 @@ def test_search_matches_the_start_of_the_patient_id(radiologist, sample_plan):
 
 @pytest.mark.parametrize("few_matches", [2000, 0])
 @pytest.mark.parametrize("letter", ["D", "N"])
-def test_a_patient_with_two_name_words_matching_is_listed_once(radiologist, sample_plan, monkeypatch, letter,
+def test_a_patient_with_two_name_words_matching_is_listed_once_in_order(radiologist, sample_plan, monkeypatch, letter,
                                                                  few_matches):
     from pacs_lite import worklist as worklist_sql
 
     # "van der Berg^Anna^Maria^Dr.^PhD" has DER and DR., "NULL^NONE" NULL and NONE; no PatientID starts so.
     monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
-    expected = sorted(p.patient_id for p in sample_plan.patients
-                      if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split()))
+    matching = {p.patient_id for p in sample_plan.patients
+                if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split())}
+    # In the order of the whole worklist: newest last study first.
+    expected = [pid for pid in patient_ids(worklist(radiologist, per_page=200)) if pid in matching]
     body = worklist(radiologist, search=letter.lower(), per_page=200)
-    assert sorted(patient_ids(body)) == expected and body["total"] == len(expected)
+    assert patient_ids(body) == expected and body["total"] == len(expected) == len(matching)
+    one_by_one = [patient_ids(worklist(radiologist, search=letter.lower(), per_page=1, page=n))
+                  for n in range(1, len(expected) + 1)]
+    assert one_by_one == [[pid] for pid in expected]
 
 
 @pytest.mark.parametrize("search, found, not_found", [

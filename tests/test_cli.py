@@ -79,7 +79,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
     assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("JUR", 1), ("M", 1),
                                                                       ("MU", 1), ("MUL", 1)]
-    assert {w["name_key"] for w in db.query("SELECT name_key FROM cached_patient_words")} == {"MULLER JURGEN"}
+    words = db.query("SELECT name_key, last_study_date FROM cached_patient_words")
+    assert {(w["name_key"], w["last_study_date"]) for w in words} == {("MULLER JURGEN", "2024-03-01")}
     modalities = db.query("SELECT modality, last_study_date FROM cached_patient_modalities ORDER BY modality")
     assert [(m["modality"], m["last_study_date"]) for m in modalities] == [("CT", "2024-03-01"), ("MR", "2024-03-01")]
     assert db.query_value("SELECT SUM(patient_count) FROM cached_modality_counts") == 2
