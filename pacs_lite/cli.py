@@ -190,6 +190,8 @@ def sync_command(app, full, follow, interval):
             sync.follow(orthanc, url, interval, app.config["SYNC_DELETION_CHECK_MINUTES"] * 60)
         except KeyboardInterrupt:
             click.echo("Stopped following.")
+        except sync.SchemaMismatch as e:
+            raise CommandError(f"stopped following: {e}") from None
         return
     progress, close_bar = progress_bar(sys.stdout.isatty())
     try:
@@ -197,6 +199,8 @@ def sync_command(app, full, follow, interval):
     except sync.SyncBusy:
         click.echo("Another sync is running; this one has nothing to do.")
         return
+    except sync.SchemaMismatch as e:
+        raise CommandError(str(e)) from None
     except OrthancError as e:
         click.echo(f"pacs-lite: error: sync failed, the cache is unchanged since the last pass: {e.message}", err=True)
         sys.exit(1)

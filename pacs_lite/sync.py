@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from pacs_lite import cache
+from pacs_lite import cache, schema
 from pacs_lite.clock import utc_now
 from pacs_lite.db import DatabaseUnavailable, connect, exclusive_lock, forget_thread_connections
 from pacs_lite.names import display_name, person_name_key, search_key
@@ -34,6 +34,22 @@ LOCK_NAME = "pacs_lite_sync"
 
 class SyncBusy(Exception):
     """Another sync holds the lock."""
+
+
+class SchemaMismatch(Exception):
+    """The database's schema is not the one this pacs_lite writes: init-db has not been run since an upgrade, or
+    this process is an older pacs_lite still running."""
+
+
+def check_schema(db):
+    """Raise SchemaMismatch, saying what to do, unless the database has the schema version this code writes."""
+    version, latest = schema.current_version(db), schema.LATEST_VERSION
+    if version < latest:
+        raise SchemaMismatch(f"the {db.url.describe()} has schema version {version} and this pacs_lite writes "
+                             f"version {latest}: run 'pacs-lite init-db'")
+    if version > latest:
+        raise SchemaMismatch(f"the {db.url.describe()} has schema version {version}, newer than this pacs_lite "
+                             f"({latest}): an older pacs_lite is still running; restart it from the upgraded one")
 
 
 @dataclass
@@ -351,16 +367,22 @@ def describe_error(error):
 
 
 def sync_once(db, orthanc, database_url, full=False, check_deletions=True, progress=None):
-    """Run one pass under the sync lock; raise SyncBusy when another sync holds it."""
+    """Run one pass under the sync lock; raise SyncBusy when another sync holds it, and SchemaMismatch (writing
+    nothing) when the database's schema is not this code's."""
     with exclusive_lock(database_url, LOCK_NAME) as got_lock:
         if not got_lock:
             raise SyncBusy("another sync is running")
+        check_schema(db)
         return Syncer(db, orthanc, progress).run(full=full, check_deletions=check_deletions)
 
 
 def follow(orthanc, database_url, interval, deletion_check_seconds, should_stop=lambda: False,
            sleep=time.sleep):
-    """Sync every interval seconds until should_stop(); ride out Orthanc or database outages with backoff."""
+    """Sync every interval seconds until should_stop(); ride out Orthanc or database outages with backoff.
+
+    A SchemaMismatch ends it: the cache's schema changed under this process
+    (see sync_once), and only a restart of the upgraded pacs_lite can go on.
+    """
     last_deletion_check = None
     backoff = interval
     try:

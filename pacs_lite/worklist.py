@@ -144,7 +144,8 @@ def search_matches(text, words, by_patient_id):
     tested on the name that each of its rows carries (with the patient's last
     study date, so that the default sort needs no join). The PatientIDs are read
     only when some start with the text (by_patient_id: how many, counted by
-    search_counts).
+    search_counts; a patient whose PatientID a sync adds between that count
+    and this statement shows from the next request on).
     """
     if not words:
         return None

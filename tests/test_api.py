@@ -116,21 +116,26 @@ def test_search_matches_the_start_of_the_patient_id(radiologist, sample_plan):
     assert sorted(patient_ids(body)) == expected and body["total"] == len(expected)
 
 
+@pytest.mark.parametrize("filters", [{}, {"date_from": "1900-01-01"}])
 @pytest.mark.parametrize("few_matches", [2000, 0])
-@pytest.mark.parametrize("letter", ["D", "N"])
+@pytest.mark.parametrize("letter, by_patient_id", [("D", False), ("N", False), ("P", True)])
 def test_a_patient_with_two_name_words_matching_is_listed_once_in_order(radiologist, sample_plan, monkeypatch, letter,
-                                                                 few_matches):
+                                                                         by_patient_id, few_matches, filters):
     from pacs_lite import worklist as worklist_sql
 
-    # "van der Berg^Anna^Maria^Dr.^PhD" has DER and DR., "NULL^NONE" NULL and NONE; no PatientID starts so.
+    # "van der Berg^Anna^Maria^Dr.^PhD" has DER and DR., "NULL^NONE" NULL and NONE; every PatientID starts with P,
+    # as do PETER and PHD. FEW_MATCHES=0 with a filter keeping everyone: the matches are counted, not read from the
+    # kept prefix counts.
     monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
+    assert any(search_key(p.patient_id).startswith(letter) for p in sample_plan.patients) == by_patient_id
     matching = {p.patient_id for p in sample_plan.patients
-                if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split())}
+                if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split())
+                or search_key(p.patient_id).startswith(letter)}
     # In the order of the whole worklist: newest last study first.
     expected = [pid for pid in patient_ids(worklist(radiologist, per_page=200)) if pid in matching]
-    body = worklist(radiologist, search=letter.lower(), per_page=200)
+    body = worklist(radiologist, search=letter.lower(), per_page=200, **filters)
     assert patient_ids(body) == expected and body["total"] == len(expected) == len(matching)
-    one_by_one = [patient_ids(worklist(radiologist, search=letter.lower(), per_page=1, page=n))
+    one_by_one = [patient_ids(worklist(radiologist, search=letter.lower(), per_page=1, page=n, **filters))
                   for n in range(1, len(expected) + 1)]
     assert one_by_one == [[pid] for pid in expected]
 

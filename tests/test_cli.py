@@ -98,12 +98,41 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert schema.init_db(db) == (schema.LATEST_VERSION, schema.LATEST_VERSION)
 
 
+def test_version_8_gives_each_name_word_its_patients_last_study_date(database_url, monkeypatch):
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 7)
+    schema.init_db(db)
+    patients = {"a" * 8 + "-aaaaaaaa" * 4: ("MULLER JURGEN", "2024-03-01"),
+                "c" * 8 + "-cccccccc" * 4: ("DOE JANE", "2019-05-06")}
+    for orthanc_id, (name_key, last_study_date) in patients.items():
+        db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, updated_at) "
+                   "VALUES (?, ?, ?, '2026-01-02 03:04:05')", (orthanc_id, name_key, last_study_date))
+        db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
+                       [(word, orthanc_id, name_key) for word in name_key.split()])
+    db.commit()
+    monkeypatch.undo()
+    assert schema.init_db(db) == (7, schema.LATEST_VERSION)
+    words = {(w["word"], w["last_study_date"]) for w in db.query("SELECT * FROM cached_patient_words")}
+    assert words == {("MULLER", "2024-03-01"), ("JURGEN", "2024-03-01"), ("DOE", "2019-05-06"), ("JANE", "2019-05-06")}
+
+
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
     run("init-db")
     db = connect(database_url)
     db.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, '2026-01-01 00:00:00')")
     db.commit()
     assert_clean_failure(run("init-db"), "schema version 99", "upgrade pacs_lite")
+
+
+def test_sync_refuses_a_schema_newer_than_the_code(run, database_url):
+    run("init-db")
+    db = connect(database_url)
+    db.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, '2026-01-01 00:00:00')")
+    db.commit()
+    # Refused before Orthanc is asked: none answers at this address.
+    env = {"PACS_LITE_ORTHANC_URL": "http://127.0.0.1:9/"}
+    assert_clean_failure(run("sync", env=env), "schema version 99", "older pacs_lite is still running")
+    assert_clean_failure(run("sync", "--follow", env=env), "stopped following", "schema version 99")
 
 
 def test_create_user_with_a_password_on_stdin(run, database_url):

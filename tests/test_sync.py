@@ -263,6 +263,7 @@ def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_pati
     cache.save_patients(db, [patient_row("a", "A", "CT,MR"), patient_row("b", "B", "CT")])
     assert kept_modality_counts(db) == {"CT": 2, "MR": 1}
     cache.save_patients(db, [patient_row("a", "A", "MR,US", last_study_date="2025-02-03")])
+    assert_words_carry_their_patient(db)  # the same name, a new last study date
     assert kept_modality_counts(db) == {"CT": 1, "MR": 1, "US": 1}
     assert db.query_value("SELECT last_study_date FROM cached_patient_modalities WHERE modality = 'US'") == "2025-02-03"
     assert kept_last_study_date_counts(db) == {"2024-01-01": 1, "2025-02-03": 1}
@@ -272,6 +273,7 @@ def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_pati
     assert kept_last_study_date_counts(db) == {"2024-01-01": 1}
     assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-01-01"
     assert_patient_counts_match_the_patients(db)
+    assert_words_carry_their_patient(db)
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
@@ -415,6 +417,26 @@ def test_the_follower_picks_up_a_new_study_within_seconds_and_survives_a_restart
         stop.set()
         follower.join(timeout=10)
     assert not follower.is_alive()
+
+
+@pytest.mark.parametrize("change, advice", [
+    ("DELETE FROM schema_version WHERE version = (SELECT v FROM (SELECT MAX(version) AS v FROM schema_version) m)",
+     "run 'pacs-lite init-db'"),
+    ("INSERT INTO schema_version (version, applied_at) VALUES (99, '2026-01-01 00:00:00')",
+     "restart it from the upgraded one"),
+])
+def test_a_sync_writes_nothing_to_a_schema_of_another_version(app, db, sample_client, change, advice):
+    db.execute(change)
+    db.commit()
+    with pytest.raises(sync.SchemaMismatch, match=advice):
+        run_sync(app, sample_client)
+    assert cache.counts(db)["studies"] == 0
+    # A follower started before an upgrade stops at its next pass instead of writing the old shape.
+    slept = []
+    with pytest.raises(sync.SchemaMismatch, match=advice):
+        sync.follow(sample_client, app.config["DATABASE_URL"], 0.2, 60, sleep=slept.append)
+    # follow closes this thread's connections when it ends: count on a new one.
+    assert slept == [] and cache.counts(connect(app.config["DATABASE_URL"]))["studies"] == 0
 
 
 def wait_for(condition, seconds=5.0):

@@ -67,6 +67,8 @@ def sync_now():
         flash("Another sync is running; its result shows here when it has finished.", "warning")
     except OrthancError as e:
         flash(f"The sync failed: {e.message}", "danger")
+    except sync.SchemaMismatch as e:
+        flash(f"The sync did not run: {e}.", "danger")
     else:
         flash(f"Sync finished: {result.summary()}.", "success")
     return redirect(url_for("admin.sync_status"))
