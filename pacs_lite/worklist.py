@@ -3,9 +3,8 @@
 Name search goes through cached_patient_words (one row per word of a name,
 carrying the whole name and the patient's last study date): the rarest typed
 word is an index range there, and the other words are tested on the name of
-each row found. Prefix ranges
-(word >= 'MUL' AND word < 'MUL' + U+10FFFF) and INSTR need no LIKE, so %, _
-and * in a search are plain characters.
+each row found. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF)
+and INSTR need no LIKE, so %, _ and * in a search are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
