@@ -4,7 +4,8 @@ cached_patients (with cached_patient_words, the words of their names, and
 cached_name_prefixes, how many patients each short word prefix has;
 cached_patient_modalities, each patient under each modality of their
 studies, and cached_modality_counts, how many patients each modality has;
-cached_modality_dates, each modality and date of each patient's studies;
+cached_patient_dates and cached_modality_dates, each date of each patient's
+studies, and each modality and date, with the date before it;
 cached_last_study_dates, how many patients have their last study on each
 date),
 cached_referrals (each patient as each referring physician sees them),
@@ -119,8 +120,8 @@ def record_patients_change(db, before, after):
 
 
 def save_patients(db, patients):
-    """Insert or update patient rows, the words of their names, their modalities and the modality dates of their
-    studies (saved before), and give those studies the patient's last study date."""
+    """Insert or update patient rows, the words of their names, their modalities and the dates of their studies
+    (saved before), and give those studies the patient's last study date."""
     ids = [p["orthanc_id"] for p in patients]
     before = last_study_dates_of(db, set(ids))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
@@ -128,7 +129,7 @@ def save_patients(db, patients):
     record_patients_change(db, before, {p["orthanc_id"]: p["last_study_date"] for p in patients})
     save_patient_words(db, patients)
     save_patient_modalities(db, patients)
-    save_modality_dates(db, patients)
+    save_study_dates(db, patients)
     for chunk in chunks(ids, 500):
         marks = ", ".join("?" for _ in chunk)
         db.execute(
@@ -207,17 +208,43 @@ def save_patient_modalities(db, patients):
     add_to_counts(db, "cached_modality_counts", "modality", count_change(before, after))
 
 
-def save_modality_dates(db, patients):
-    """Replace the cached_modality_dates rows of patients (dicts with orthanc_id and last_study_date), from their
-    cached studies: each modality and date on which the patient had a study of it."""
+def save_study_dates(db, patients):
+    """Replace the cached_patient_dates and cached_modality_dates rows of patients (dicts with orthanc_id and
+    last_study_date), from their cached studies (saved before).
+
+    cached_patient_dates holds each date on which a patient had a study, and
+    cached_modality_dates each date on which they had a study of each
+    modality. Each row carries the patient's last study date, and the date
+    before it (of the patient's studies, or of their studies of that
+    modality; '' for the first): in a date range, a patient's first row is
+    the one whose date before is not in it, so the patients with a study in
+    the range are counted as rows, one each.
+    """
     last_study_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
+    delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", list(last_study_dates))
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(last_study_dates))
-    studies = query_where_in(db, "SELECT patient_orthanc_id, study_date, modalities FROM cached_studies",
-                             "patient_orthanc_id", last_study_dates)
-    rows = {(modality, study["study_date"], study["patient_orthanc_id"], last_study_dates[study["patient_orthanc_id"]])
-            for study in studies for modality in modality_set(study["modalities"])}
+    dates, modality_dates = {}, {}
+    for study in query_where_in(db, "SELECT patient_orthanc_id, study_date, modalities FROM cached_studies",
+                                "patient_orthanc_id", last_study_dates):
+        patient_id, date = study["patient_orthanc_id"], study["study_date"]
+        dates.setdefault(patient_id, set()).add(date)
+        for modality in modality_set(study["modalities"]):
+            modality_dates.setdefault((modality, patient_id), set()).add(date)
+    db.executemany("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, patient_last_study_date, "
+                   "previous_date) VALUES (?, ?, ?, ?)",
+                   [(date, patient_id, last_study_dates[patient_id], previous)
+                    for patient_id, own in sorted(dates.items()) for date, previous in with_previous(own)])
     db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, "
-                   "patient_last_study_date) VALUES (?, ?, ?, ?)", sorted(rows))
+                   "patient_last_study_date, previous_date) VALUES (?, ?, ?, ?, ?)",
+                   [(modality, date, patient_id, last_study_dates[patient_id], previous)
+                    for (modality, patient_id), own in sorted(modality_dates.items())
+                    for date, previous in with_previous(own)])
+
+
+def with_previous(dates):
+    """Return [(date, the date before it, '' for the first)] of a set of dates, in order."""
+    ordered = sorted(dates)
+    return list(zip(ordered, ["", *ordered]))
 
 
 def modality_set(modalities):
@@ -250,6 +277,7 @@ def delete_patients(db, orthanc_ids):
     add_to_counts(db, "cached_modality_counts", "modality", count_change(modalities_of(db, list(orthanc_ids)), {}))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)

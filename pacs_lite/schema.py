@@ -66,7 +66,8 @@ def drop_referring_index(db):
 
 
 def drop_date_index(db):
-    """Drop the date index of version 4, to be rebuilt with the patient's last study date."""
+    """Drop the date index of cached_studies (version 6 rebuilds it with the patient's last study date; version 9
+    drops it for good)."""
     db.drop_index("cached_studies_date_patient", "cached_studies")
 
 
@@ -94,17 +95,24 @@ def keep_words_in_their_key(db):
     db.execute("CREATE INDEX cached_patient_words_patient ON cached_patient_words (patient_orthanc_id, word)")
 
 
-def fill_patient_modalities_and_dates(db):
-    """Fill cached_patient_modalities, cached_modality_counts, cached_modality_dates, cached_last_study_dates
-    and sync_state.newest_study_date from the cached patients and studies."""
+def fill_patient_modalities(db):
+    """Fill cached_patient_modalities, cached_modality_counts, cached_last_study_dates and
+    sync_state.newest_study_date from the cached patients. (cached_modality_dates, created empty in version 7,
+    is filled in version 9, which gives it a new column.)"""
     from pacs_lite import cache
 
     patients = db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients")
     cache.save_patient_modalities(db, patients)
-    cache.save_modality_dates(db, patients)
     cache.add_to_counts(db, "cached_last_study_dates", "last_study_date",
                         Counter(p["last_study_date"] for p in patients))
     db.execute(f"UPDATE sync_state SET newest_study_date = {cache.NEWEST_STUDY_DATE} WHERE id = 1")
+
+
+def fill_study_dates(db):
+    """Fill cached_patient_dates and cached_modality_dates from the cached patients and studies."""
+    from pacs_lite import cache
+
+    cache.save_study_dates(db, db.query("SELECT orthanc_id, last_study_date FROM cached_patients"))
 
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
@@ -252,7 +260,7 @@ MIGRATIONS = {
             patient_count INTEGER NOT NULL
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         "ALTER TABLE sync_state ADD COLUMN newest_study_date CHAR(10) NOT NULL DEFAULT ''",
-        fill_patient_modalities_and_dates,
+        fill_patient_modalities,
     ],
     8: [
         # Each name word carries its patient's last study date: a search's matches are sorted newest first
@@ -261,6 +269,33 @@ MIGRATIONS = {
         """UPDATE cached_patient_words SET last_study_date = COALESCE((
             SELECT p.last_study_date FROM cached_patients p WHERE p.orthanc_id = cached_patient_words.patient_orthanc_id
         ), '')""",
+    ],
+    9: [
+        # Each date of each patient's studies, and each modality and date, with the date before it (kept by
+        # cache.save_patients): the patients a date range keeps are its rows whose date before is not in it, one
+        # each, so they are counted and read without gathering each patient's rows. The keys hold every column,
+        # so that SQLite reads them alone too; the patient indexes test one patient's dates.
+        "DROP TABLE cached_modality_dates",
+        """CREATE TABLE cached_modality_dates (
+            modality VARCHAR(16) NOT NULL,
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            previous_date CHAR(10) NOT NULL,
+            PRIMARY KEY (modality, study_date, patient_orthanc_id, patient_last_study_date, previous_date)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates (patient_orthanc_id, modality, study_date)",
+        """CREATE TABLE cached_patient_dates (
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            previous_date CHAR(10) NOT NULL,
+            PRIMARY KEY (study_date, patient_orthanc_id, patient_last_study_date, previous_date)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
+        fill_study_dates,
+        # The worklist's date filters read the tables above instead.
+        drop_date_index,
     ],
 }
 

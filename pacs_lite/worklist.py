@@ -15,16 +15,18 @@ The query shape follows what is asked, so that an index serves every case:
   the filter's own index (cached_patient_modalities, or the last-study index:
   a date range reaching past the newest study is open at its end) and the
   total from kept counts (cached_modality_counts, cached_last_study_dates);
+- a date range: its patients are the rows of cached_patient_dates (or
+  cached_modality_dates, with a modality) in it whose date before is not,
+  one each: counted or read from one index range, without grouping;
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to three characters) and the
-  PatientIDs counted, in one statement, and the filters' patients from
-  their index (a modality and dates from cached_modality_dates); with both,
-  the side that keeps fewer is read first and the other tested on each of
-  its patients. Up to FEW_MATCHES matches are counted, sorted on their sort
-  column and their page read in one statement; more are counted (or their
-  total is read from what the cache keeps: see kept_total) and the page is
-  found by walking the sort index and testing each patient (they come
-  quickly);
+  PatientIDs counted, in one statement, and the filters' patients counted
+  as above; with both, the side that keeps fewer is read first and the
+  other tested on each of its patients. Up to FEW_MATCHES matches are
+  counted, sorted on their sort column and their page read in one
+  statement; more are counted (or their total is read from what the cache
+  keeps: see kept_total) and the page is found by walking the sort index
+  and testing each patient (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -45,6 +47,7 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
+EARLIEST_DATE = "0001-01-01"  # a date range with no first date starts here: it keeps no study of unknown date ('')
 ANCHOR_EVERY = 100  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -80,6 +83,11 @@ class WorklistQuery:
     def has_study_filter(self):
         """Tell whether the query filters on study modality or date."""
         return bool(self.modality or self.date_from or self.date_to)
+
+    @property
+    def first_date(self):
+        """Return the first date of the date filters: date_from, or the earliest date when only date_to is given."""
+        return self.date_from or EARLIEST_DATE
 
     @property
     def offset(self):
@@ -170,11 +178,12 @@ def search_condition(text, alias="p"):
 
 
 def date_condition(query, alias):
-    """Return (SQL condition on the study_date column of a table alias, params) for the date filters."""
+    """Return (SQL condition on the study_date column of a table alias, params) for the date filters: a study of
+    unknown date ('') matches none."""
     parts, params = [], []
-    if query.date_from:
+    if query.date_from or query.date_to:
         parts.append(f"{alias}.study_date >= ?")
-        params.append(query.date_from)
+        params.append(query.first_date)
     if query.date_to:
         parts.append(f"{alias}.study_date <= ?")
         params.append(query.date_to)
@@ -230,21 +239,24 @@ def filtered_patients(query):
     if since_only(query):
         return ("SELECT p.orthanc_id AS id, p.last_study_date FROM cached_patients p WHERE p.last_study_date >= ?",
                 [query.date_from])
-    alias, rows, params = dated_rows(query)
-    # A patient's rows share their last study date. DISTINCT, not GROUP BY: under a LIMIT the scan stops early.
-    return (f"SELECT DISTINCT {alias}.patient_orthanc_id AS id, {alias}.patient_last_study_date AS last_study_date "
-            f"FROM {rows}", params)
+    rows, params = first_dates_in_range(query)
+    return f"SELECT d.patient_orthanc_id AS id, d.patient_last_study_date AS last_study_date FROM {rows}", params
 
 
 def dated_rows(query):
-    """Return (table alias, FROM clause with its WHERE, params) of the rows, one per study (and modality), that
-    a date range and maybe a modality keep: cached_modality_dates with a modality, cached_studies without. Both
-    have patient_orthanc_id and patient_last_study_date."""
+    """Return (FROM clause with its WHERE, params) of the rows `d` of cached_modality_dates (with a modality) or
+    cached_patient_dates (without) whose date is in the date range."""
+    dates, params = date_condition(query, "d")
     if query.modality:
-        dates, params = date_condition(query, "d")
-        return "d", f"cached_modality_dates d WHERE d.modality = ? AND {dates}", [query.modality, *params]
-    dates, params = date_condition(query, "s")
-    return "s", f"cached_studies s WHERE {dates}", params
+        return f"cached_modality_dates d WHERE d.modality = ? AND {dates}", [query.modality, *params]
+    return f"cached_patient_dates d WHERE {dates}", params
+
+
+def first_dates_in_range(query):
+    """Return (FROM clause with its WHERE, params) of each patient's first row of dated_rows: the one whose date
+    before (see cache.save_study_dates) is not in the range."""
+    rows, params = dated_rows(query)
+    return f"{rows} AND d.previous_date < ?", [*params, query.first_date]
 
 
 def filter_condition(query, alias="p"):
@@ -253,9 +265,8 @@ def filter_condition(query, alias="p"):
         return f"{alias}.last_study_date >= ?", [query.date_from]
     if modality_only(query):
         return modality_condition(query, f"{alias}.modalities")  # the modalities of all their studies
-    condition, params = study_filter_condition(query)
-    return (f"EXISTS (SELECT 1 FROM cached_studies s WHERE s.patient_orthanc_id = {alias}.orthanc_id "
-            f"AND {condition})", params)
+    rows, params = dated_rows(query)
+    return f"EXISTS (SELECT 1 FROM {rows} AND d.patient_orthanc_id = {alias}.orthanc_id)", params
 
 
 def modality_only(query):
@@ -280,10 +291,10 @@ def list_patients(db, query, scope, sync_state):
         return _list_visible_patients(db, query, scope)
     newest = sync_state["newest_study_date"]
     if query.date_to and newest and query.date_to >= newest:
-        query = replace(query, date_to="")  # no study is later: the range is open at its end
+        query = replace(query, date_from=query.first_date, date_to="")  # no study is later: open at its end
     counted, by_patient_id = search_counts(db, query.search)
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
-    filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
+    filter_bound = kept_filter_total(db, query) if counted else None
     filter_first = filter_bound is not None and filter_bound < search_bound
     matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
@@ -327,7 +338,7 @@ def _page_along_filter_index(db, query):
     else:
         alias, value = "p", query.date_from
         rows = "cached_patients p WHERE p.last_study_date >= ?"
-    total, total_params = kept_count(query)
+    total, total_params = filter_count(query)
     after, after_params = query.after_condition(alias)
     page = db.query(
         f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
@@ -420,12 +431,11 @@ def _read_counts(db, counts, params):
 
 
 def kept_total(db, query, counted, by_patient_id):
-    """Return the exact total of a query from the counts the cache keeps, without counting matches; None when
+    """Return the exact total of a query from the counts the cache keeps, without reading the matches; None when
     they do not give it.
 
-    That is a search of one short word (see total_from_prefix_counts), a
-    modality filter alone (cached_modality_counts), and a first date alone
-    (cached_last_study_dates: the patients whose last study is on or after it).
+    That is a search of one short word (see total_from_prefix_counts), and
+    filters without a search (see filter_count).
     """
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
@@ -433,29 +443,27 @@ def kept_total(db, query, counted, by_patient_id):
 
 
 def kept_filter_total(db, query):
-    """Return the kept total of a modality alone or a first date alone (see kept_count); None for other
-    queries."""
-    count = kept_count(query)
+    """Return how many patients the modality and date filters keep (see filter_count); None without filters."""
+    count = filter_count(query)
     return None if count is None else int(db.query_value(*count) or 0)
 
 
-def filtered_patients_bound(db, query):
-    """Return how many patients the modality and date filters keep: exact from the kept counts, or counted up to
-    FEW_MATCHES + 1."""
-    kept = kept_filter_total(db, query)
-    if kept is not None:
-        return kept
-    sql, params = filtered_patients(query)
-    return db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) c", [*params, FEW_MATCHES + 1])
+def filter_count(query):
+    """Return (SQL, params) counting the patients the modality and date filters keep without reading them; None
+    without filters.
 
-
-def kept_count(query):
-    """Return (SQL, params) reading the kept total of a modality alone or a first date alone; None for any other
-    query. Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
+    A modality alone reads cached_modality_counts, and a first date alone
+    sums cached_last_study_dates (its value is then None when nothing was
+    counted, and a DECIMAL on MySQL); a date range counts the patients'
+    first dates in it (see first_dates_in_range).
+    """
     if modality_only(query):
         return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?", [query.modality]
     if since_only(query):
         return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?", [query.date_from]
+    if query.has_study_filter:
+        rows, params = first_dates_in_range(query)
+        return f"SELECT COUNT(*) FROM {rows}", params
     return None
 
 

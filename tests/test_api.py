@@ -491,6 +491,59 @@ def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist
     assert set(patient_ids(body)) == expected and body["total"] == len(expected)
 
 
+# Made-up patients (a letter each) and their studies: (DICOM date or '' for none, modalities of its series).
+DATED_STUDIES = {
+    "a": [("20200105", ["CT"]), ("20200105", ["MR"]), ("20210301", ["CT"])],
+    "b": [("", ["CT"]), ("20190101", ["CT"])],
+    "c": [("", ["MR"])],
+    "d": [("20200105", ["CT", "MR"])],
+    "e": [("20180101", ["US"]), ("20200601", ["CT"]), ("20220101", ["CT"]), ("20230101", ["MR"])],
+    "f": [("20200105", ["CT"]), ("20200105", ["CT"])],
+}
+
+
+def made_up_study(patient, number, date, modalities):
+    """Return an Orthanc-shaped study of a made-up patient, and its series (one per modality)."""
+    study_id = f"{number:08x}-{patient * 8}-{patient * 8}-{patient * 8}-{patient * 8}"
+    tags = {"StudyInstanceUID": f"2.25.{ord(patient)}.{number}", "StudyDate": date}
+    series = [{"ID": f"{study_id[:-1]}{i}", "ParentStudy": study_id, "Instances": ["x"],
+               "MainDicomTags": {"Modality": modality, "SeriesNumber": str(i + 1)}}
+              for i, modality in enumerate(modalities)]
+    study = {"ID": study_id, "ParentPatient": patient * 8 + f"-{patient * 8}" * 4, "MainDicomTags": tags,
+             "PatientMainDicomTags": {"PatientID": patient.upper(), "PatientName": f"{patient.upper()}^TEST"}}
+    return study, series
+
+
+@pytest.mark.parametrize("few_matches", [2000, 0])
+def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, monkeypatch, few_matches):
+    from pacs_lite import cache, worklist as worklist_sql
+    from pacs_lite.visibility import Scope
+
+    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)  # 0: the page walked, the total counted apart
+    now = datetime.datetime(2026, 1, 1)
+    studies = [made_up_study(patient, number, date, modalities)
+               for number, (patient, own) in enumerate(DATED_STUDIES.items())
+               for number, (date, modalities) in enumerate(own, start=10 * number)]
+    with db.transaction():
+        sync.write_studies(db, studies, now)
+    patients = {row["orthanc_id"]: row for row in db.query("SELECT * FROM cached_patients")}
+    newest_first = sorted(patients, key=lambda pid: (patients[pid]["last_study_date"], pid), reverse=True)
+    scope, state = Scope(user_id=1, referring_key=None), cache.get_sync_state(db)
+    for date_from in ("", "2019-01-01", "2020-01-05", "2020-01-06", "2021-01-01"):
+        for date_to in ("", "2019-12-31", "2020-01-05", "2021-03-01", "2022-12-31", "2099-12-31"):
+            if not (date_from or date_to) or (date_to and date_from > date_to):
+                continue
+            for modality in ("", "CT", "MR", "US"):
+                kept = {study["ParentPatient"] for study, series in studies
+                        if study["MainDicomTags"]["StudyDate"]
+                        and (date_from or "0") <= iso(study["MainDicomTags"]["StudyDate"]) <= (date_to or "9")
+                        and (not modality or modality in {s["MainDicomTags"]["Modality"] for s in series})}
+                query = worklist_sql.WorklistQuery(date_from=date_from, date_to=date_to, modality=modality)
+                rows, total = worklist_sql.list_patients(db, query, scope, state)
+                expected = [pid for pid in newest_first if pid in kept]
+                assert [row["orthanc_id"] for row in rows] == expected and total == len(expected), query
+
+
 @pytest.mark.parametrize("few_matches", [2000, 0])
 def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_plan, monkeypatch, few_matches):
     from pacs_lite import worklist as worklist_sql

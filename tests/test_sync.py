@@ -93,16 +93,33 @@ def assert_patient_counts_match_the_patients(db):
             for row in db.query("SELECT * FROM cached_patient_modalities")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_modalities") == len(expected)
     assert kept_modality_counts(db) == counts
-    expected = {(modality, study["study_date"], study["patient_orthanc_id"], study["patient_last_study_date"])
-                for study in db.query("SELECT * FROM cached_studies")
-                for modality in filter(None, study["modalities"].split(","))}
-    kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"])
-            for row in db.query("SELECT * FROM cached_modality_dates")}
-    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_modality_dates") == len(expected)
+    assert_study_dates_match_the_studies(db)
     dates = db.query("SELECT last_study_date, COUNT(*) AS n FROM cached_patients GROUP BY last_study_date")
     assert kept_last_study_date_counts(db) == {row["last_study_date"]: row["n"] for row in dates}
     newest = db.query_value("SELECT MAX(last_study_date) FROM cached_patients") or ""
     assert db.query_value("SELECT newest_study_date FROM sync_state") == newest
+
+
+def assert_study_dates_match_the_studies(db):
+    """Check cached_patient_dates and cached_modality_dates: a row per date of a patient's studies (of each
+    modality), with the patient's last study date and the latest of their other dates before it ('' for none)."""
+    studies = db.query("SELECT * FROM cached_studies")
+    dates, modality_dates = {}, {}
+    for study in studies:
+        dates.setdefault(study["patient_orthanc_id"], set()).add(study["study_date"])
+        for modality in filter(None, study["modalities"].split(",")):
+            modality_dates.setdefault((modality, study["patient_orthanc_id"]), set()).add(study["study_date"])
+    last = {study["patient_orthanc_id"]: study["patient_last_study_date"] for study in studies}
+    expected = {(date, patient_id, last[patient_id], max((d for d in own if d < date), default=""))
+                for patient_id, own in dates.items() for date in own}
+    kept = {(row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"], row["previous_date"])
+            for row in db.query("SELECT * FROM cached_patient_dates")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_dates") == len(expected)
+    expected = {(modality, date, patient_id, last[patient_id], max((d for d in own if d < date), default=""))
+                for (modality, patient_id), own in modality_dates.items() for date in own}
+    kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"],
+             row["previous_date"]) for row in db.query("SELECT * FROM cached_modality_dates")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_modality_dates") == len(expected)
 
 
 def kept_last_study_date_counts(db):
