@@ -17,16 +17,16 @@ The query shape follows what is asked, so that an index serves every case:
   total from kept counts (cached_modality_counts, cached_last_study_dates);
 - a date range: its patients are the rows of cached_patient_dates (or
   cached_modality_dates, with a modality) in it whose date before is not,
-  one each: counted or read from one index range, without grouping;
+  one each: counted and read from one index range, without grouping;
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to three characters) and the
-  PatientIDs counted, in one statement, and the filters' patients counted
-  as above; with both, the side that keeps fewer is read first and the
-  other tested on each of its patients. Up to FEW_MATCHES matches are
-  counted, sorted on their sort column and their page read in one
-  statement; more are counted (or their total is read from what the cache
-  keeps: see kept_total) and the page is found by walking the sort index
-  and testing each patient (they come quickly);
+  PatientIDs counted, in one statement, and the filters' patients from
+  their index (see filtered_patients); with both, the side that keeps
+  fewer is read first and the other tested on each of its patients. Up to
+  FEW_MATCHES matches are counted, sorted on their sort column and their
+  page read in one statement; more are counted (or their total is read
+  from what the cache keeps: see kept_total) and the page is found by
+  walking the sort index and testing each patient (they come quickly);
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -265,8 +265,18 @@ def filter_condition(query, alias="p"):
         return f"{alias}.last_study_date >= ?", [query.date_from]
     if modality_only(query):
         return modality_condition(query, f"{alias}.modalities")  # the modalities of all their studies
-    rows, params = dated_rows(query)
-    return f"EXISTS (SELECT 1 FROM {rows} AND d.patient_orthanc_id = {alias}.orthanc_id)", params
+    # The patient's latest date up to the end of the range is in it: one seek on the patient index. (With an
+    # EXISTS, MariaDB reads every row of the range first.)
+    table, parts, params = "cached_patient_dates", [f"d.patient_orthanc_id = {alias}.orthanc_id"], []
+    if query.modality:
+        table = "cached_modality_dates"
+        parts.append("d.modality = ?")
+        params.append(query.modality)
+    if query.date_to:
+        parts.append("d.study_date <= ?")
+        params.append(query.date_to)
+    return (f"(SELECT MAX(d.study_date) FROM {table} d WHERE {' AND '.join(parts)}) >= ?",
+            [*params, query.first_date])
 
 
 def modality_only(query):
@@ -294,7 +304,7 @@ def list_patients(db, query, scope, sync_state):
         query = replace(query, date_from=query.first_date, date_to="")  # no study is later: open at its end
     counted, by_patient_id = search_counts(db, query.search)
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
-    filter_bound = kept_filter_total(db, query) if counted else None
+    filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
     filter_first = filter_bound is not None and filter_bound < search_bound
     matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
@@ -338,7 +348,7 @@ def _page_along_filter_index(db, query):
     else:
         alias, value = "p", query.date_from
         rows = "cached_patients p WHERE p.last_study_date >= ?"
-    total, total_params = filter_count(query)
+    total, total_params = kept_count(query)
     after, after_params = query.after_condition(alias)
     page = db.query(
         f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
@@ -431,11 +441,12 @@ def _read_counts(db, counts, params):
 
 
 def kept_total(db, query, counted, by_patient_id):
-    """Return the exact total of a query from the counts the cache keeps, without reading the matches; None when
+    """Return the exact total of a query from the counts the cache keeps, without counting matches; None when
     they do not give it.
 
-    That is a search of one short word (see total_from_prefix_counts), and
-    filters without a search (see filter_count).
+    That is a search of one short word (see total_from_prefix_counts), a
+    modality filter alone (cached_modality_counts), and a first date alone
+    (cached_last_study_dates: the patients whose last study is on or after it).
     """
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
@@ -443,27 +454,29 @@ def kept_total(db, query, counted, by_patient_id):
 
 
 def kept_filter_total(db, query):
-    """Return how many patients the modality and date filters keep (see filter_count); None without filters."""
-    count = filter_count(query)
+    """Return the kept total of a modality alone or a first date alone (see kept_count); None for other
+    queries."""
+    count = kept_count(query)
     return None if count is None else int(db.query_value(*count) or 0)
 
 
-def filter_count(query):
-    """Return (SQL, params) counting the patients the modality and date filters keep without reading them; None
-    without filters.
+def filtered_patients_bound(db, query):
+    """Return how many patients the modality and date filters keep: exact from the kept counts, or counted up to
+    FEW_MATCHES + 1."""
+    kept = kept_filter_total(db, query)
+    if kept is not None:
+        return kept
+    sql, params = filtered_patients(query)
+    return db.query_value(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) c", [*params, FEW_MATCHES + 1])
 
-    A modality alone reads cached_modality_counts, and a first date alone
-    sums cached_last_study_dates (its value is then None when nothing was
-    counted, and a DECIMAL on MySQL); a date range counts the patients'
-    first dates in it (see first_dates_in_range).
-    """
+
+def kept_count(query):
+    """Return (SQL, params) reading the kept total of a modality alone or a first date alone; None for any other
+    query. Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
     if modality_only(query):
         return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?", [query.modality]
     if since_only(query):
         return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?", [query.date_from]
-    if query.has_study_filter:
-        rows, params = first_dates_in_range(query)
-        return f"SELECT COUNT(*) FROM {rows}", params
     return None
 
 
