@@ -48,6 +48,7 @@ from pacs_lite.visibility import break_glass_patients, visible_studies, visible_
 TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix range
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
 EARLIEST_DATE = "0001-01-01"  # a date range with no first date starts here: it keeps no study of unknown date ('')
+MAX_WALK_PER_MATCH = 1  # a walk testing more patients than this many per match: sort the matches instead
 ANCHOR_EVERY = 100  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -323,7 +324,11 @@ def list_patients(db, query, scope, sync_state):
         total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
     if total == 0:
         return [], 0
-    # Many matches: walk the sort index and test each patient; the page fills within a few rows.
+    # Many matches: walk the sort index and test each patient; the page fills within a few rows. A page so far
+    # down that the walk would test too many patients is read from the matches, sorted.
+    tested = (query.offset + query.per_page) * sync_state["patient_count"] / total  # about, before the page fills
+    if not query.after and tested > total * MAX_WALK_PER_MATCH:
+        return _page_of_sorted_matches(db, query, *sort_keys_of(query, sql, params)), total
     condition, condition_params = patient_condition(query)
     after, after_params = query.after_condition()
     rows = db.query(
@@ -389,19 +394,33 @@ def _page_of_few_matches(db, query, source, params):
     return [{key: value for key, value in row.items() if key != "total"} for row in page], total
 
 
+def _page_of_sorted_matches(db, query, source, params):
+    """Return the page of matches that source (see sort_keys_of) selects, all of them sorted: the sort reads
+    only their sort keys, and the page's rows are joined after it."""
+    return db.query(
+        f"SELECT {query.patient_fields} FROM (SELECT * FROM ({source}) p {query.order_by()} LIMIT ? OFFSET ?) page "
+        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
+        [*params, query.per_page, query.offset],
+    )
+
+
 def few_matches_source(query, sql, params):
     """Return (SQL, params) selecting up to FEW_MATCHES + 1 of the patients that sql (see matching_patients)
-    selects, with their orthanc_id and sort column.
+    selects, with their orthanc_id and sort column (see sort_keys_of)."""
+    return sort_keys_of(query, f"{sql} LIMIT ?", [*params, FEW_MATCHES + 1])
+
+
+def sort_keys_of(query, sql, params):
+    """Return (SQL, params) selecting the orthanc_id and sort column of the patients that sql (see
+    matching_patients) selects.
 
     Every source of matches carries the patient's last study date, so the
     default sort reads it there; the other sorts join cached_patients.
     """
-    limit = [FEW_MATCHES + 1]
     if query.sort == "last_study_date":
-        return f"SELECT m.id AS orthanc_id, m.last_study_date FROM ({sql} LIMIT ?) m", [*params, *limit]
+        return f"SELECT m.id AS orthanc_id, m.last_study_date FROM ({sql}) m", params
     column, _ = SORTS[query.sort]
-    return (f"SELECT p.{column}, p.orthanc_id FROM ({sql} LIMIT ?) m JOIN cached_patients p ON p.orthanc_id = m.id",
-            [*params, *limit])
+    return f"SELECT p.{column}, p.orthanc_id FROM ({sql}) m JOIN cached_patients p ON p.orthanc_id = m.id", params
 
 
 def search_counts(db, search):

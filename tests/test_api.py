@@ -117,16 +117,14 @@ def test_search_matches_the_start_of_the_patient_id(radiologist, sample_plan):
 
 
 @pytest.mark.parametrize("filters", [{}, {"date_from": "1900-01-01"}])
-@pytest.mark.parametrize("few_matches", [2000, 0])
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
 @pytest.mark.parametrize("letter, by_patient_id", [("D", False), ("N", False), ("P", True)])
 def test_a_patient_with_two_name_words_matching_is_listed_once_in_order(radiologist, sample_plan, monkeypatch, letter,
-                                                                         by_patient_id, few_matches, filters):
-    from pacs_lite import worklist as worklist_sql
-
+                                                                         by_patient_id, plan, filters):
     # "van der Berg^Anna^Maria^Dr.^PhD" has DER and DR., "NULL^NONE" NULL and NONE; every PatientID starts with P,
-    # as do PETER and PHD. FEW_MATCHES=0 with a filter keeping everyone: the matches are counted, not read from the
-    # kept prefix counts.
-    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
+    # as do PETER and PHD. Many matches with a filter keeping everyone: they are counted, not read from the kept
+    # prefix counts.
+    use_plan(monkeypatch, plan)
     assert any(search_key(p.patient_id).startswith(letter) for p in sample_plan.patients) == by_patient_id
     matching = {p.patient_id for p in sample_plan.patients
                 if any(word.startswith(letter) for word in search_key(person_name_key(p.patient_name)).split())
@@ -430,6 +428,17 @@ def test_orthanc_problems_in_the_viewer_paths(app, empty_orthanc, sample_plan, d
     client.close()
 
 
+def use_plan(monkeypatch, plan):
+    """Make the worklist read its matches as the plan says: "few" (the defaults: up to 2,000 are sorted as a set),
+    "walked" (always as many, walking the sort index), or "sorted" (always as many, read from all of them
+    sorted)."""
+    from pacs_lite import worklist as worklist_sql
+
+    if plan != "few":
+        monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
+        monkeypatch.setattr(worklist_sql, "MAX_WALK_PER_MATCH", 10 ** 9 if plan == "walked" else 0)
+
+
 def use_page_anchors_every(monkeypatch, rows):
     """Make the worklist read deep pages from page anchors this many rows apart, with none kept yet."""
     from pacs_lite import worklist as worklist_sql
@@ -446,16 +455,22 @@ def use_page_anchors_every(monkeypatch, rows):
     {"date_from": "2018-01-01", "date_to": "2022-12-31", "modality": "MR"}, {"search": "a", "modality": "CR"},
     {"date_from": "2020-01-01"}, {"date_from": "2020-01-01", "date_to": "2099-12-31", "sort": "patient_id"},
     {"date_from": "2018-01-01", "date_to": "2022-12-31"},
+    {"search": "s", "page": "2", "per_page": "3"}, {"search": "m", "sort": "name", "page": "2", "per_page": "2"},
+    {"date_from": "2018-01-01", "date_to": "2022-12-31", "page": "3", "per_page": "2"},
+    {"search": "a", "modality": "CR", "order": "asc", "page": "2", "per_page": "1"},
 ])
 def test_every_query_plan_gives_the_same_page(radiologist, monkeypatch, args):
     from pacs_lite import worklist as worklist_sql
 
     expected = worklist(radiologist, **args)
-    # Deep pages read from page anchors, and many matches walked along the sort index, agree with the defaults.
+    # Deep pages read from page anchors, and many matches walked along the sort index or sorted, agree with the
+    # defaults.
     use_page_anchors_every(monkeypatch, 2)
     monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
-    again = worklist(radiologist, **args)
-    assert patient_ids(again) == patient_ids(expected) and again["total"] == expected["total"]
+    for walk_per_match in (10 ** 9, 0):
+        monkeypatch.setattr(worklist_sql, "MAX_WALK_PER_MATCH", walk_per_match)
+        again = worklist(radiologist, **args)
+        assert patient_ids(again) == patient_ids(expected) and again["total"] == expected["total"], walk_per_match
 
 
 def test_a_rare_word_of_a_common_prefix_is_read_as_few_matches(radiologist, monkeypatch):
@@ -468,17 +483,14 @@ def test_a_rare_word_of_a_common_prefix_is_read_as_few_matches(radiologist, monk
     monkeypatch.setattr(worklist_sql, "_page_of_few_matches", lambda *call: few.append(call) or read_few(*call))
     mario = worklist(radiologist, search="mario")
     assert patient_ids(mario) == ["PL0014"] and mario["total"] == 1 and len(few) == 1
-    # Three patients for "mar" are many here: walked along the sort index, the total read from the kept count.
+    # Three patients for "mar" are many here: not read as few, their total read from the kept count.
     mar = worklist(radiologist, search="mar")
     assert sorted(patient_ids(mar)) == ["PL0013", "PL0014", "PL0018"] and mar["total"] == 3 and len(few) == 1
 
 
-@pytest.mark.parametrize("few_matches", [2000, 0])
-def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist, sample_plan, monkeypatch,
-                                                                      few_matches):
-    from pacs_lite import worklist as worklist_sql
-
-    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)  # 0: the page walked, the total from kept counts
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist, sample_plan, monkeypatch, plan):
+    use_plan(monkeypatch, plan)  # as many matches, the total is read from the kept counts
     studies = [(p, s) for p in sample_plan.patients for s in p.studies]
     dates = sorted(iso(s.study_date) for _, s in studies)
     since = dates[len(dates) // 2]
@@ -514,12 +526,12 @@ def made_up_study(patient, number, date, modalities):
     return study, series
 
 
-@pytest.mark.parametrize("few_matches", [2000, 0])
-def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, monkeypatch, few_matches):
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, monkeypatch, plan):
     from pacs_lite import cache, worklist as worklist_sql
     from pacs_lite.visibility import Scope
 
-    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)  # 0: the page walked, the total counted apart
+    use_plan(monkeypatch, plan)  # as many matches, the total is counted apart
     now = datetime.datetime(2026, 1, 1)
     studies = [made_up_study(patient, number, date, modalities)
                for number, (patient, own) in enumerate(DATED_STUDIES.items())
@@ -544,11 +556,11 @@ def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, mo
                 assert [row["orthanc_id"] for row in rows] == expected and total == len(expected), query
 
 
-@pytest.mark.parametrize("few_matches", [2000, 0])
-def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_plan, monkeypatch, few_matches):
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_plan, monkeypatch, plan):
     from pacs_lite import worklist as worklist_sql
 
-    monkeypatch.setattr(worklist_sql, "FEW_MATCHES", few_matches)
+    use_plan(monkeypatch, plan)
     tested_first = []
     matching = worklist_sql.matching_patients
     monkeypatch.setattr(worklist_sql, "matching_patients",
@@ -657,14 +669,12 @@ def without_cache_age(body):
     ("radiologist", {"modality": "MR", "order": "asc"}), ("radiologist", {"date_from": "2018-01-01"}),
     ("house", {}), ("house", {"sort": "name", "order": "desc"}),
 ])
-@pytest.mark.parametrize("plans", ["default", "deep pages and walks"])
-def test_paging_by_cursor_gives_the_pages_of_page_numbers(radiologist, house, monkeypatch, user, args, plans):
-    from pacs_lite import worklist as worklist_sql
-
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+def test_paging_by_cursor_gives_the_pages_of_page_numbers(radiologist, house, monkeypatch, user, args, plan):
     browser = {"radiologist": radiologist, "house": house}[user]
-    if plans != "default":
+    if plan != "few":
         use_page_anchors_every(monkeypatch, 2)
-        monkeypatch.setattr(worklist_sql, "FEW_MATCHES", 0)
+        use_plan(monkeypatch, plan)  # a cursor's page is always walked
     first = worklist(browser, **args, per_page=2)
     pages, cursor = [first], first["nextCursor"]
     for page in range(2, 100):
