@@ -145,7 +145,7 @@ def name_condition(words, column):
 
 
 def search_matches(text, words, by_patient_id):
-    """Return (SQL selecting `id` and `last_study_date`, params): patients whose name words start with every one
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params): patients whose name words start with every one
     of words (the search's, rarest first), or whose PatientID starts with the text; None for no search.
 
     The rarest word is an index range of cached_patient_words; the others are
@@ -162,8 +162,8 @@ def search_matches(text, words, by_patient_id):
     by_name = f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}"
     params = [*prefix_range(first[:64]), *params]
     if not by_patient_id:
-        return f"SELECT DISTINCT w.patient_orthanc_id AS id, w.last_study_date {by_name}", params
-    return (f"SELECT w.patient_orthanc_id AS id, w.last_study_date {by_name} UNION "
+        return f"SELECT DISTINCT w.patient_orthanc_id AS orthanc_id, w.last_study_date {by_name}", params
+    return (f"SELECT w.patient_orthanc_id AS orthanc_id, w.last_study_date {by_name} UNION "
             "SELECT orthanc_id, last_study_date FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
             [*params, *prefix_range(search_key(text))])
 
@@ -209,7 +209,7 @@ def modality_condition(query, column):
 
 
 def matching_patients(query, words, by_patient_id, filter_first=False):
-    """Return (SQL selecting `id` and `last_study_date`, params) of the patients a search (its words rarest
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients a search (its words rarest
     first, and how many PatientIDs start with it) and filters keep; None when nothing filters.
 
     With both, the search's patients are tested against the filters, or, when
@@ -222,26 +222,31 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
         return search or filtered
     if filter_first:
         (source, params), (condition, condition_params) = filtered, search_condition(query.search)
-    else:
+    elif modality_only(query):
         (source, params), (condition, condition_params) = search, filter_condition(query)
-    return (f"SELECT m.id, p.last_study_date FROM ({source}) m JOIN cached_patients p ON p.orthanc_id = m.id "
-            f"WHERE {condition}",
+    else:
+        # Date filters test a patient's orthanc_id and last study date only, which the search's rows carry.
+        (source, params), (condition, condition_params) = search, filter_condition(query, "m")
+        return f"SELECT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}", [*params, *condition_params]
+    return (f"SELECT m.orthanc_id, p.last_study_date FROM ({source}) m JOIN cached_patients p "
+            f"ON p.orthanc_id = m.orthanc_id WHERE {condition}",
             [*params, *condition_params])
 
 
 def filtered_patients(query):
-    """Return (SQL selecting `id` and `last_study_date`, params) of the patients with a study that the modality
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients with a study that the modality
     and date filters keep, from one index; None without filters."""
     if not query.has_study_filter:
         return None
     if modality_only(query):
-        return ("SELECT m.orthanc_id AS id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ?",
+        return ("SELECT m.orthanc_id, m.last_study_date FROM cached_patient_modalities m WHERE m.modality = ?",
                 [query.modality])
     if since_only(query):
-        return ("SELECT p.orthanc_id AS id, p.last_study_date FROM cached_patients p WHERE p.last_study_date >= ?",
+        return ("SELECT p.orthanc_id, p.last_study_date FROM cached_patients p WHERE p.last_study_date >= ?",
                 [query.date_from])
     rows, params = first_dates_in_range(query)
-    return f"SELECT d.patient_orthanc_id AS id, d.patient_last_study_date AS last_study_date FROM {rows}", params
+    return (f"SELECT d.patient_orthanc_id AS orthanc_id, d.patient_last_study_date AS last_study_date FROM {rows}",
+            params)
 
 
 def dated_rows(query):
@@ -418,9 +423,10 @@ def sort_keys_of(query, sql, params):
     default sort reads it there; the other sorts join cached_patients.
     """
     if query.sort == "last_study_date":
-        return f"SELECT m.id AS orthanc_id, m.last_study_date FROM ({sql}) m", params
+        return f"SELECT m.orthanc_id, m.last_study_date FROM ({sql}) m", params
     column, _ = SORTS[query.sort]
-    return f"SELECT p.{column}, p.orthanc_id FROM ({sql}) m JOIN cached_patients p ON p.orthanc_id = m.id", params
+    return (f"SELECT p.{column}, p.orthanc_id FROM ({sql}) m JOIN cached_patients p ON p.orthanc_id = m.orthanc_id",
+            params)
 
 
 def search_counts(db, search):
