@@ -32,8 +32,9 @@ The query shape follows what is asked, so that an index serves every case:
 Admins and radiologists read the derived columns of cached_patients. For a
 referring doctor those columns would count studies they may not see, so they
 read cached_referrals, which holds each patient as each referring physician
-sees them; with a modality or date filter, or a live break-glass grant, their
-patients are grouped from their visible studies instead (few, by nature).
+sees them (a modality alone or a first date alone is tested on its rows);
+with a date range, or a live break-glass grant, their patients are grouped
+from their visible studies instead (few, by nature).
 """
 
 import threading
@@ -303,11 +304,11 @@ def list_patients(db, query, scope, sync_state):
     total from patient_count, and keeps its page anchors under patients_version;
     a date range reaching past newest_study_date is open at its end.
     """
-    if not scope.sees_everything:
-        return _list_visible_patients(db, query, scope)
     newest = sync_state["newest_study_date"]
     if query.date_to and newest and query.date_to >= newest:
         query = replace(query, date_from=query.first_date, date_to="")  # no study is later: open at its end
+    if not scope.sees_everything:
+        return _list_visible_patients(db, query, scope)
     counted, by_patient_id = search_counts(db, query.search)
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
@@ -584,7 +585,7 @@ def page_anchor(db, query, patients_version, number):
 
 def _list_visible_patients(db, query, scope):
     """List a referring doctor's patients, with counts of the studies they may see only."""
-    if not query.has_study_filter:
+    if not query.has_study_filter or modality_only(query) or since_only(query):
         listed = _list_referred_patients(db, query, scope)
         if listed is not None:
             return listed
@@ -595,14 +596,18 @@ def _list_referred_patients(db, query, scope):
     """Read a referring doctor's patients from cached_referrals, along its index for the sort; None when they
     hold a live break-glass grant (their list is then grouped from their visible studies).
 
+    A modality alone or a first date alone is tested on the modalities and
+    the last study date of the doctor's own studies, which each row holds.
     The page's statement also counts the patients and the live grants (each
     subquery runs once).
     """
     condition, params = "p.referring_physician_key = ?", [scope.referring_key]
     search = search_condition(query.search)
     if search:
-        condition = f"{condition} AND {search[0]}"
-        params += search[1]
+        condition, params = f"{condition} AND {search[0]}", [*params, *search[1]]
+    if query.has_study_filter:
+        kept, kept_params = filter_condition(query)
+        condition, params = f"{condition} AND {kept}", [*params, *kept_params]
     count = f"SELECT COUNT(*) FROM cached_referrals p WHERE {condition}"
     grants = "SELECT COUNT(*) FROM break_glass_grants WHERE user_id = ? AND expires_at > ?"
     after, after_params = query.after_condition()
