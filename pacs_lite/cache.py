@@ -143,20 +143,21 @@ def save_patients(db, patients):
 
 
 def save_patient_words(db, patients):
-    """Replace the name words of patients (dicts with orthanc_id, name_key and last_study_date), keeping the
-    prefix counts.
+    """Replace the name words of patients (dicts with orthanc_id, name_key, last_study_date and modalities),
+    keeping the prefix counts.
 
     Each word's row carries the whole name_key, so that a search of several
     words finds the rarest one's rows and tests the others on the same row,
-    and the patient's last study date, by which the worklist sorts them.
+    and the patient's last study date and modalities, by which the worklist
+    sorts and filters them.
     """
     ids = [p["orthanc_id"] for p in patients]
     before = name_prefixes_of(db, ids)
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", ids)
-    words = {(word[:64], p["orthanc_id"], p["name_key"], p["last_study_date"])
+    words = {(word[:64], p["orthanc_id"], p["name_key"], p["last_study_date"], p["modalities"])
              for p in patients for word in p["name_key"].split()}
-    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, last_study_date) "
-                   "VALUES (?, ?, ?, ?)", sorted(words))
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, last_study_date, "
+                   "modalities) VALUES (?, ?, ?, ?, ?)", sorted(words))
     after = {p["orthanc_id"]: name_prefixes(p["name_key"].split()) for p in patients}
     add_to_counts(db, "cached_name_prefixes", "prefix", count_change(before, after))
 

@@ -296,6 +296,12 @@ MIGRATIONS = {
         fill_study_dates,
         # The worklist's date filters read the tables above instead.
         drop_date_index,
+        # Each name word carries its patient's modalities too: a search's matches are tested against a modality
+        # filter without reading their patients.
+        "ALTER TABLE cached_patient_words ADD COLUMN modalities VARCHAR(255) NOT NULL DEFAULT ''",
+        """UPDATE cached_patient_words SET modalities = COALESCE((
+            SELECT p.modalities FROM cached_patients p WHERE p.orthanc_id = cached_patient_words.patient_orthanc_id
+        ), '')""",
     ],
 }
 

@@ -1,9 +1,9 @@
 """SQL for the worklist: patients found by name or PatientID, filtered, sorted and paged, from the cache.
 
 Name search goes through cached_patient_words (one row per word of a name,
-carrying the whole name and the patient's last study date): the rarest typed
-word is an index range there, and the other words are tested on the name of
-each row found. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF)
+carrying the whole name, and the patient's last study date and modalities):
+the rarest typed word is an index range there, and the other words are
+tested on the name of each row found. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF)
 and INSTR need no LIKE, so %, _ and * in a search are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
@@ -146,12 +146,14 @@ def name_condition(words, column):
 
 
 def search_matches(text, words, by_patient_id):
-    """Return (SQL selecting `orthanc_id` and `last_study_date`, params): patients whose name words start with every one
-    of words (the search's, rarest first), or whose PatientID starts with the text; None for no search.
+    """Return (SQL selecting `orthanc_id`, `last_study_date` and `modalities`, params): patients whose name words
+    start with every one of words (the search's, rarest first), or whose PatientID starts with the text; None for
+    no search.
 
     The rarest word is an index range of cached_patient_words; the others are
     tested on the name that each of its rows carries (with the patient's last
-    study date, so that the default sort needs no join). The PatientIDs are read
+    study date and modalities, so that the default sort and the filters need
+    no join). The PatientIDs are read
     only when some start with the text (by_patient_id: how many, counted by
     search_counts; a patient whose PatientID a sync adds between that count
     and this statement shows from the next request on).
@@ -163,9 +165,10 @@ def search_matches(text, words, by_patient_id):
     by_name = f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}"
     params = [*prefix_range(first[:64]), *params]
     if not by_patient_id:
-        return f"SELECT DISTINCT w.patient_orthanc_id AS orthanc_id, w.last_study_date {by_name}", params
-    return (f"SELECT w.patient_orthanc_id AS orthanc_id, w.last_study_date {by_name} UNION "
-            "SELECT orthanc_id, last_study_date FROM cached_patients WHERE patient_id_key >= ? AND patient_id_key < ?",
+        return f"SELECT DISTINCT w.patient_orthanc_id AS orthanc_id, w.last_study_date, w.modalities {by_name}", params
+    return (f"SELECT w.patient_orthanc_id AS orthanc_id, w.last_study_date, w.modalities {by_name} UNION "
+            "SELECT orthanc_id, last_study_date, modalities FROM cached_patients "
+            "WHERE patient_id_key >= ? AND patient_id_key < ?",
             [*params, *prefix_range(search_key(text))])
 
 
@@ -223,15 +226,12 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
         return search or filtered
     if filter_first:
         (source, params), (condition, condition_params) = filtered, search_condition(query.search)
-    elif modality_only(query):
-        (source, params), (condition, condition_params) = search, filter_condition(query)
-    else:
-        # Date filters test a patient's orthanc_id and last study date only, which the search's rows carry.
-        (source, params), (condition, condition_params) = search, filter_condition(query, "m")
-        return f"SELECT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}", [*params, *condition_params]
-    return (f"SELECT m.orthanc_id, p.last_study_date FROM ({source}) m JOIN cached_patients p "
-            f"ON p.orthanc_id = m.orthanc_id WHERE {condition}",
-            [*params, *condition_params])
+        return (f"SELECT m.orthanc_id, p.last_study_date FROM ({source}) m JOIN cached_patients p "
+                f"ON p.orthanc_id = m.orthanc_id WHERE {condition}",
+                [*params, *condition_params])
+    # The filters test a patient's orthanc_id, last study date and modalities, which the search's rows carry.
+    (source, params), (condition, condition_params) = search, filter_condition(query, "m")
+    return f"SELECT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}", [*params, *condition_params]
 
 
 def filtered_patients(query):

@@ -116,13 +116,15 @@ def test_version_8_gives_each_name_word_its_patients_last_study_date(database_ur
     assert words == {("MULLER", "2024-03-01"), ("JURGEN", "2024-03-01"), ("DOE", "2019-05-06"), ("JANE", "2019-05-06")}
 
 
-def test_version_9_gives_each_date_of_a_patients_studies_the_date_before_it(database_url, monkeypatch):
+def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database_url, monkeypatch):
     db = connect(database_url)
     monkeypatch.setattr(schema, "LATEST_VERSION", 8)
     schema.init_db(db)
     patient = "a" * 8 + "-aaaaaaaa" * 4
-    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, updated_at) "
-               "VALUES (?, 'DOE JANE', '2024-03-01', '2026-01-02 03:04:05')", (patient,))
+    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
+               "VALUES (?, 'DOE JANE', '2024-03-01', 'CT,MR,US', '2026-01-02 03:04:05')", (patient,))
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, last_study_date) "
+                   "VALUES (?, ?, 'DOE JANE', '2024-03-01')", [("DOE", patient), ("JANE", patient)])
     for number, (study_date, modalities) in enumerate([("2024-03-01", "CT"), ("2019-05-06", "CT,MR"),
                                                        ("2019-05-06", "MR"), ("", "US")]):
         db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
@@ -137,6 +139,8 @@ def test_version_9_gives_each_date_of_a_patients_studies_the_date_before_it(data
     dates = {(d["modality"], d["study_date"], d["previous_date"]) for d in db.query("SELECT * FROM cached_modality_dates")}
     assert dates == {("CT", "2019-05-06", ""), ("CT", "2024-03-01", "2019-05-06"), ("MR", "2019-05-06", ""),
                      ("US", "", "")}
+    words = {(w["word"], w["modalities"]) for w in db.query("SELECT * FROM cached_patient_words")}
+    assert words == {("DOE", "CT,MR,US"), ("JANE", "CT,MR,US")}
 
 
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):

@@ -71,11 +71,12 @@ def assert_patients_match_their_studies(db):
 
 def assert_words_carry_their_patient(db):
     """Check cached_patient_words: each word of each patient's name_key, carrying that name_key and the patient's
-    last study date."""
-    expected = {(word[:64], patient["orthanc_id"], patient["name_key"], patient["last_study_date"])
-                for patient in db.query("SELECT orthanc_id, name_key, last_study_date FROM cached_patients")
+    last study date and modalities."""
+    expected = {(word[:64], patient["orthanc_id"], patient["name_key"], patient["last_study_date"],
+                 patient["modalities"])
+                for patient in db.query("SELECT orthanc_id, name_key, last_study_date, modalities FROM cached_patients")
                 for word in patient["name_key"].split()}
-    kept = {(row["word"], row["patient_orthanc_id"], row["name_key"], row["last_study_date"])
+    kept = {(row["word"], row["patient_orthanc_id"], row["name_key"], row["last_study_date"], row["modalities"])
             for row in db.query("SELECT * FROM cached_patient_words")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_words") == len(expected)
 
