@@ -146,28 +146,28 @@ def name_condition(words, column):
 
 
 def search_matches(text, words, by_patient_id):
-    """Return (SQL selecting `orthanc_id`, `last_study_date` and `modalities`, params): patients whose name words
-    start with every one of words (the search's, rarest first), or whose PatientID starts with the text; None for
-    no search.
+    """Return (SQL selecting `orthanc_id`, `last_study_date` and `modalities`, params): the name words that start
+    with every one of words (the search's, rarest first), and the patients whose PatientID starts with the text;
+    None for no search. A patient may come more than once (see matching_patients).
 
     The rarest word is an index range of cached_patient_words; the others are
     tested on the name that each of its rows carries (with the patient's last
     study date and modalities, so that the default sort and the filters need
-    no join). The PatientIDs are read
-    only when some start with the text (by_patient_id: how many, counted by
-    search_counts; a patient whose PatientID a sync adds between that count
-    and this statement shows from the next request on).
+    no join). The PatientIDs are read only when some start with the text
+    (by_patient_id: how many, counted by search_counts; a patient whose
+    PatientID a sync adds between that count and this statement shows from
+    the next request on).
     """
     if not words:
         return None
     first, *others = words
     condition, params = name_condition(others, "w.name_key")
-    by_name = f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}"
+    by_name = (f"SELECT w.patient_orthanc_id AS orthanc_id, w.last_study_date, w.modalities "
+               f"FROM cached_patient_words w WHERE w.word >= ? AND w.word < ? AND {condition}")
     params = [*prefix_range(first[:64]), *params]
     if not by_patient_id:
-        return f"SELECT DISTINCT w.patient_orthanc_id AS orthanc_id, w.last_study_date, w.modalities {by_name}", params
-    return (f"SELECT w.patient_orthanc_id AS orthanc_id, w.last_study_date, w.modalities {by_name} UNION "
-            "SELECT orthanc_id, last_study_date, modalities FROM cached_patients "
+        return by_name, params
+    return (f"{by_name} UNION ALL SELECT orthanc_id, last_study_date, modalities FROM cached_patients "
             "WHERE patient_id_key >= ? AND patient_id_key < ?",
             [*params, *prefix_range(search_key(text))])
 
@@ -222,16 +222,20 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
     """
     search = search_matches(query.search, words, by_patient_id)
     filtered = filtered_patients(query)
-    if search is None or filtered is None:
-        return search or filtered
-    if filter_first:
+    if search is None:
+        return filtered
+    if filtered is not None and filter_first:
         (source, params), (condition, condition_params) = filtered, search_condition(query.search)
         return (f"SELECT m.orthanc_id, p.last_study_date FROM ({source}) m JOIN cached_patients p "
                 f"ON p.orthanc_id = m.orthanc_id WHERE {condition}",
                 [*params, *condition_params])
-    # The filters test a patient's orthanc_id, last study date and modalities, which the search's rows carry.
-    (source, params), (condition, condition_params) = search, filter_condition(query, "m")
-    return f"SELECT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}", [*params, *condition_params]
+    # The filters test a patient's orthanc_id, last study date and modalities, which the search's rows carry;
+    # DISTINCT after them keeps each patient once.
+    (source, params), (condition, condition_params) = search, ("1 = 1", [])
+    if filtered is not None:
+        condition, condition_params = filter_condition(query, "m")
+    return (f"SELECT DISTINCT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}",
+            [*params, *condition_params])
 
 
 def filtered_patients(query):
