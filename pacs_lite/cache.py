@@ -75,6 +75,12 @@ def patients_of_studies(db, orthanc_ids):
     return {row["patient_orthanc_id"] for row in rows}
 
 
+def patients_of_study_uids(db, study_uids):
+    """Return the Orthanc patient ids of the cached studies with these StudyInstanceUIDs."""
+    rows = query_where_in(db, "SELECT patient_orthanc_id FROM cached_studies", "study_uid", study_uids)
+    return {row["patient_orthanc_id"] for row in rows}
+
+
 def studies_of_patients(db, patient_orthanc_ids):
     """Return the cached studies of some patients (the fields a patient row is derived from)."""
     return query_where_in(
@@ -121,7 +127,7 @@ def record_patients_change(db, before, after):
 
 def save_patients(db, patients):
     """Insert or update patient rows, the words of their names, their modalities and the dates of their studies
-    (saved before), and give those studies the patient's last study date."""
+    (saved before)."""
     ids = [p["orthanc_id"] for p in patients]
     before = last_study_dates_of(db, set(ids))
     db.executemany(db.upsert_sql("cached_patients", PATIENT_COLUMNS, ["orthanc_id"]),
@@ -130,16 +136,6 @@ def save_patients(db, patients):
     save_patient_words(db, patients)
     save_patient_modalities(db, patients)
     save_study_dates(db, patients)
-    for chunk in chunks(ids, 500):
-        marks = ", ".join("?" for _ in chunk)
-        db.execute(
-            f"""
-            UPDATE cached_studies SET patient_last_study_date = (
-                SELECT p.last_study_date FROM cached_patients p WHERE p.orthanc_id = cached_studies.patient_orthanc_id)
-            WHERE patient_orthanc_id IN ({marks})
-            """,
-            chunk,
-        )
 
 
 def save_patient_words(db, patients):

@@ -296,6 +296,7 @@ MIGRATIONS = {
         fill_study_dates,
         # The worklist's date filters read the tables above instead.
         drop_date_index,
+        "ALTER TABLE cached_studies DROP COLUMN patient_last_study_date",
         # Each name word carries its patient's modalities too: a search's matches are tested against a modality
         # filter without reading their patients.
         "ALTER TABLE cached_patient_words ADD COLUMN modalities VARCHAR(255) NOT NULL DEFAULT ''",

@@ -199,7 +199,9 @@ def write_studies(db, studies_with_series, now):
         rows = [series_row(s, now) for s in series]
         series_rows += rows
         study_rows.append(study_row(study, rows, now))
-    patients = cache.patients_of_studies(db, [s["orthanc_id"] for s in study_rows])
+    # The patients the studies had, also under another Orthanc id (a study sent again with another PatientID
+    # replaces the row of its UID), and the patients they have now.
+    patients = cache.patients_of_study_uids(db, [s["study_uid"] for s in study_rows])
     patients |= {s["patient_orthanc_id"] for s in study_rows}
     cache.save_studies(db, study_rows, series_rows)
     refresh_patients(db, patients, now)

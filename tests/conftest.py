@@ -129,3 +129,15 @@ def point_at(app, server):
 
     app.config.update(ORTHANC_URL=server.url, ORTHANC_USERNAME=server.username, ORTHANC_PASSWORD=server.password)
     return client_from_config(app.config)
+
+
+def made_up_study(patient, number, date, modalities):
+    """Return an Orthanc-shaped study of a made-up patient, and its series (one per modality)."""
+    study_id = f"{number:08x}-{patient * 8}-{patient * 8}-{patient * 8}-{patient * 8}"
+    tags = {"StudyInstanceUID": f"2.25.{ord(patient)}.{number}", "StudyDate": date}
+    series = [{"ID": f"{study_id[:-1]}{i}", "ParentStudy": study_id, "Instances": ["x"],
+               "MainDicomTags": {"Modality": modality, "SeriesNumber": str(i + 1)}}
+              for i, modality in enumerate(modalities)]
+    study = {"ID": study_id, "ParentPatient": patient * 8 + f"-{patient * 8}" * 4, "MainDicomTags": tags,
+             "PatientMainDicomTags": {"PatientID": patient.upper(), "PatientName": f"{patient.upper()}^TEST"}}
+    return study, series

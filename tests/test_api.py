@@ -2,14 +2,16 @@
 
 import base64
 import datetime
+import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
 from pacs_lite import studies, sync
 from pacs_lite.db import connect
 from pacs_lite.names import person_name_key, search_key
-from tests.conftest import csrf_token, login, make_user, point_at
+from tests.conftest import csrf_token, login, made_up_study, make_user, point_at
 
 PASSWORD = "correct horse battery"
 HOUSE = "HOUSE GREGORY"
@@ -514,18 +516,6 @@ DATED_STUDIES = {
 }
 
 
-def made_up_study(patient, number, date, modalities):
-    """Return an Orthanc-shaped study of a made-up patient, and its series (one per modality)."""
-    study_id = f"{number:08x}-{patient * 8}-{patient * 8}-{patient * 8}-{patient * 8}"
-    tags = {"StudyInstanceUID": f"2.25.{ord(patient)}.{number}", "StudyDate": date}
-    series = [{"ID": f"{study_id[:-1]}{i}", "ParentStudy": study_id, "Instances": ["x"],
-               "MainDicomTags": {"Modality": modality, "SeriesNumber": str(i + 1)}}
-              for i, modality in enumerate(modalities)]
-    study = {"ID": study_id, "ParentPatient": patient * 8 + f"-{patient * 8}" * 4, "MainDicomTags": tags,
-             "PatientMainDicomTags": {"PatientID": patient.upper(), "PatientName": f"{patient.upper()}^TEST"}}
-    return study, series
-
-
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
 def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, monkeypatch, plan):
     from pacs_lite import cache, worklist as worklist_sql
@@ -539,21 +529,27 @@ def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, mo
     with db.transaction():
         sync.write_studies(db, studies, now)
     patients = {row["orthanc_id"]: row for row in db.query("SELECT * FROM cached_patients")}
-    newest_first = sorted(patients, key=lambda pid: (patients[pid]["last_study_date"], pid), reverse=True)
+    in_order = {"last_study_date": sorted(patients, key=lambda pid: (patients[pid]["last_study_date"], pid),
+                                          reverse=True),
+                "name": sorted(patients, key=lambda pid: (patients[pid]["name_key"], pid))}
     scope, state = Scope(user_id=1, referring_key=None), cache.get_sync_state(db)
-    for date_from in ("", "2019-01-01", "2020-01-05", "2020-01-06", "2021-01-01"):
-        for date_to in ("", "2019-12-31", "2020-01-05", "2021-03-01", "2022-12-31", "2099-12-31"):
-            if not (date_from or date_to) or (date_to and date_from > date_to):
-                continue
-            for modality in ("", "CT", "MR", "US"):
-                kept = {study["ParentPatient"] for study, series in studies
-                        if study["MainDicomTags"]["StudyDate"]
-                        and (date_from or "0") <= iso(study["MainDicomTags"]["StudyDate"]) <= (date_to or "9")
-                        and (not modality or modality in {s["MainDicomTags"]["Modality"] for s in series})}
-                query = worklist_sql.WorklistQuery(date_from=date_from, date_to=date_to, modality=modality)
-                rows, total = worklist_sql.list_patients(db, query, scope, state)
-                expected = [pid for pid in newest_first if pid in kept]
-                assert [row["orthanc_id"] for row in rows] == expected and total == len(expected), query
+    ranges = [(date_from, date_to) for date_from in ("", "2019-01-01", "2020-01-05", "2020-01-06", "2021-01-01")
+              for date_to in ("", "2019-12-31", "2020-01-05", "2021-03-01", "2022-12-31", "2099-12-31")
+              if (date_from or date_to) and not (date_to and date_from > date_to)]
+    for (date_from, date_to), modality in itertools.product(ranges, ("", "CT", "MR", "US")):
+        kept = {study["ParentPatient"] for study, series in studies
+                if study["MainDicomTags"]["StudyDate"]
+                and (date_from or "0") <= iso(study["MainDicomTags"]["StudyDate"]) <= (date_to or "9")
+                and (not modality or modality in {s["MainDicomTags"]["Modality"] for s in series})}
+        # "b" matches patient B's name and PatientID both; "test" every name.
+        for search, sort in itertools.product(("", "test", "b"), in_order):
+            query = worklist_sql.WorklistQuery(date_from=date_from, date_to=date_to, modality=modality,
+                                               search=search, sort=sort, order="desc" if sort != "name" else "asc")
+            expected = [pid for pid in in_order[sort] if pid in kept and (search != "b" or pid.startswith("b"))]
+            rows, total = worklist_sql.list_patients(db, query, scope, state)
+            assert [row["orthanc_id"] for row in rows] == expected and total == len(expected), query
+            rows, total = worklist_sql.list_patients(db, replace(query, page=2, per_page=2), scope, state)
+            assert [row["orthanc_id"] for row in rows] == expected[2:4] and total == len(expected), query
 
 
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])

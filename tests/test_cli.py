@@ -72,7 +72,9 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert [w["word"] for w in words] == ["JURGEN", "MULLER"]  # the migration indexed the existing names
     assert db.query_value("SELECT patient_count FROM sync_state") == 1  # and counted them
     assert db.query_value("SELECT patients_version FROM sync_state") != 0  # and gave them a version
-    assert db.query_value("SELECT patient_last_study_date FROM cached_studies") == "2024-03-01"
+    dates = db.query("SELECT study_date, previous_date, patient_last_study_date FROM cached_patient_dates")
+    assert [(d["study_date"], d["previous_date"], d["patient_last_study_date"]) for d in dates] == [
+        ("2024-03-01", "", "2024-03-01")]
     if db.dialect == "sqlite":
         words_table = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_patient_words'")
         assert words_table.endswith("WITHOUT ROWID") and "name_key" in words_table

@@ -13,7 +13,7 @@ from pacs_lite import cache, sync
 from pacs_lite.db import connect, exclusive_lock
 from pacs_lite.names import display_name
 from pacs_lite.sample_data import generate_study_files, upload_files
-from tests.conftest import point_at
+from tests.conftest import made_up_study, point_at
 
 
 @pytest.fixture
@@ -56,7 +56,6 @@ def assert_patients_match_their_studies(db):
         studies = db.query("SELECT * FROM cached_studies WHERE patient_orthanc_id = ?", (patient["orthanc_id"],))
         assert patient["study_count"] == len(studies) > 0
         assert patient["last_study_date"] == max(s["study_date"] for s in studies)
-        assert {s["patient_last_study_date"] for s in studies} == {patient["last_study_date"]}
         assert patient["last_arrival_at"] == max(s["first_seen_at"] for s in studies)
     orphans = db.query_value(
         "SELECT COUNT(*) FROM cached_studies s LEFT JOIN cached_patients p ON p.orthanc_id = s.patient_orthanc_id "
@@ -110,7 +109,8 @@ def assert_study_dates_match_the_studies(db):
         dates.setdefault(study["patient_orthanc_id"], set()).add(study["study_date"])
         for modality in filter(None, study["modalities"].split(",")):
             modality_dates.setdefault((modality, study["patient_orthanc_id"]), set()).add(study["study_date"])
-    last = {study["patient_orthanc_id"]: study["patient_last_study_date"] for study in studies}
+    last = {row["orthanc_id"]: row["last_study_date"]
+            for row in db.query("SELECT orthanc_id, last_study_date FROM cached_patients")}
     expected = {(date, patient_id, last[patient_id], max((d for d in own if d < date), default=""))
                 for patient_id, own in dates.items() for date in own}
     kept = {(row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"], row["previous_date"])
@@ -292,6 +292,43 @@ def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_pati
     assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-01-01"
     assert_patient_counts_match_the_patients(db)
     assert_words_carry_their_patient(db)
+
+
+def test_study_dates_follow_changed_deleted_and_moved_studies(db):
+    now = datetime.datetime(2026, 1, 1)
+    first, middle, last = (made_up_study("a", number, date, modalities) for number, date, modalities in
+                           [(1, "20200101", ["CT"]), (2, "20210101", ["MR", "CT"]), (3, "20220101", ["CT"])])
+    other = made_up_study("b", 4, "20190101", ["CT"])
+
+    def dates_of(patient):
+        rows = db.query("SELECT study_date, previous_date FROM cached_patient_dates WHERE patient_orthanc_id = ? "
+                        "ORDER BY study_date", (patient * 8 + f"-{patient * 8}" * 4,))
+        return [(row["study_date"], row["previous_date"]) for row in rows]
+
+    def write(*studies):
+        with db.transaction():
+            sync.write_studies(db, studies, now)
+        assert_patients_match_their_studies(db)
+
+    write(first, middle, last, other)
+    assert dates_of("a") == [("2020-01-01", ""), ("2021-01-01", "2020-01-01"), ("2022-01-01", "2021-01-01")]
+    middle[0]["MainDicomTags"]["StudyDate"] = "20230601"  # a date corrected in the middle of the history
+    write(middle)
+    assert dates_of("a") == [("2020-01-01", ""), ("2022-01-01", "2020-01-01"), ("2023-06-01", "2022-01-01")]
+    with db.transaction():
+        sync.remove_studies(db, [last[0]["ID"]], now)
+    assert_patients_match_their_studies(db)
+    assert dates_of("a") == [("2020-01-01", ""), ("2023-06-01", "2020-01-01")]
+    # The first study sent again with another PatientID: a new Orthanc id and patient, the same UID.
+    moved = made_up_study("c", 5, "20200101", ["CT"])
+    moved[0]["MainDicomTags"]["StudyInstanceUID"] = first[0]["MainDicomTags"]["StudyInstanceUID"]
+    write(moved)
+    assert dates_of("a") == [("2023-06-01", "")] and dates_of("c") == [("2020-01-01", "")]
+    moved_too = made_up_study("c", 6, "20230601", ["MR", "CT"])
+    moved_too[0]["MainDicomTags"]["StudyInstanceUID"] = middle[0]["MainDicomTags"]["StudyInstanceUID"]
+    write(moved_too)
+    assert dates_of("a") == [] and dates_of("c") == [("2020-01-01", ""), ("2023-06-01", "2020-01-01")]
+    assert db.query_value("SELECT COUNT(*) FROM cached_patients WHERE patient_id = 'A'") == 0
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
