@@ -24,9 +24,11 @@ The query shape follows what is asked, so that an index serves every case:
   their index (see filtered_patients); with both, the side that keeps
   fewer is read first and the other tested on each of its patients. Up to
   FEW_MATCHES matches are counted, sorted on their sort column and their
-  page read in one statement; more are counted (or their total is read
-  from what the cache keeps: see kept_total) and the page is found by
-  walking the sort index and testing each patient (they come quickly);
+  page read in one statement (only sorted, when their total is known
+  already: see kept_total, and a date range alone, counted first); more are
+  counted (or their total is known) and the page is found by walking the
+  sort index and testing each patient (they come quickly), or, far down,
+  by sorting them all;
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -324,6 +326,11 @@ def list_patients(db, query, scope, sync_state):
         return _page_along_filter_index(db, query)
     sql, params = matches
     kept = kept_total(db, query, counted, by_patient_id)
+    if kept is None and not counted:
+        kept = range_total(db, query)
+    if kept is not None and kept <= FEW_MATCHES:
+        # Counted already: sorted as a set, without counting them again.
+        return _page_of_sorted_matches(db, query, *sort_keys_of(query, sql, params)), kept
     bounds = [bound for bound in (kept, search_bound, filter_bound) if bound is not None]
     if not bounds or min(bounds) <= FEW_MATCHES:
         few = _page_of_few_matches(db, query, *few_matches_source(query, sql, params))
@@ -407,10 +414,11 @@ def _page_of_few_matches(db, query, source, params):
 def _page_of_sorted_matches(db, query, source, params):
     """Return the page of matches that source (see sort_keys_of) selects, all of them sorted: the sort reads
     only their sort keys, and the page's rows are joined after it."""
+    after, after_params = query.after_condition()
     return db.query(
-        f"SELECT {query.patient_fields} FROM (SELECT * FROM ({source}) p {query.order_by()} LIMIT ? OFFSET ?) page "
-        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
-        [*params, query.per_page, query.offset],
+        f"SELECT {query.patient_fields} FROM (SELECT * FROM ({source}) p WHERE {after} {query.order_by()} "
+        f"LIMIT ? OFFSET ?) page JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
+        [*params, *after_params, query.per_page, query.offset],
     )
 
 
@@ -481,6 +489,13 @@ def kept_total(db, query, counted, by_patient_id):
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
     return kept_filter_total(db, query)
+
+
+def range_total(db, query):
+    """Return how many patients a date range (and maybe a modality) keeps: their first dates in it, counted (see
+    first_dates_in_range)."""
+    rows, params = first_dates_in_range(query)
+    return db.query_value(f"SELECT COUNT(*) FROM {rows}", params)
 
 
 def kept_filter_total(db, query):

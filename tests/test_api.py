@@ -666,6 +666,8 @@ def without_cache_age(body):
     ("radiologist", {}), ("radiologist", {"sort": "name"}), ("radiologist", {"sort": "patient_id", "order": "desc"}),
     ("radiologist", {"search": "s"}), ("radiologist", {"modality": "CT"}),
     ("radiologist", {"modality": "MR", "order": "asc"}), ("radiologist", {"date_from": "2018-01-01"}),
+    ("radiologist", {"date_from": "2018-01-01", "date_to": "2022-12-31", "sort": "name"}),
+    ("radiologist", {"date_from": "2016-01-01", "date_to": "2023-12-31", "modality": "MR"}),
     ("house", {}), ("house", {"sort": "name", "order": "desc"}),
 ])
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
