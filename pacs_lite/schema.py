@@ -284,7 +284,8 @@ MIGRATIONS = {
             previous_date CHAR(10) NOT NULL,
             PRIMARY KEY (modality, study_date, patient_orthanc_id, patient_last_study_date, previous_date)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates (patient_orthanc_id, modality, study_date)",
+        "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates "
+        "(patient_orthanc_id, modality, study_date)",
         """CREATE TABLE cached_patient_dates (
             study_date CHAR(10) NOT NULL,
             patient_orthanc_id CHAR(44) NOT NULL,

@@ -3,8 +3,9 @@
 Name search goes through cached_patient_words (one row per word of a name,
 carrying the whole name, and the patient's last study date and modalities):
 the rarest typed word is an index range there, and the other words are
-tested on the name of each row found. Prefix ranges (word >= 'MUL' AND word < 'MUL' + U+10FFFF)
-and INSTR need no LIKE, so %, _ and * in a search are plain characters.
+tested on the name of each row found. Prefix ranges (word >= 'MUL' AND
+word < 'MUL' + U+10FFFF) and INSTR need no LIKE, so %, _ and * in a search
+are plain characters.
 
 The query shape follows what is asked, so that an index serves every case:
 - nothing to match: the unfiltered total is kept in sync_state, and the page
@@ -233,16 +234,15 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
                 [*params, *condition_params])
     # The filters test a patient's orthanc_id, last study date and modalities, which the search's rows carry;
     # DISTINCT after them keeps each patient once.
-    (source, params), (condition, condition_params) = search, ("1 = 1", [])
-    if filtered is not None:
-        condition, condition_params = filter_condition(query, "m")
+    source, params = search
+    condition, condition_params = filter_condition(query, "m") if filtered is not None else ("1 = 1", [])
     return (f"SELECT DISTINCT m.orthanc_id, m.last_study_date FROM ({source}) m WHERE {condition}",
             [*params, *condition_params])
 
 
 def filtered_patients(query):
-    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients with a study that the modality
-    and date filters keep, from one index; None without filters."""
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients with a study that the
+    modality and date filters keep, from one index; None without filters."""
     if not query.has_study_filter:
         return None
     if modality_only(query):

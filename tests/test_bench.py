@@ -42,6 +42,7 @@ def test_the_worklist_bench_runs_and_its_totals_match_the_cache(tmp_path):
         "study_date BETWEEN '2025-12-02' AND '2025-12-31'")
     assert totals["2024-03 + modality CT"] == patients_with_studies(
         f"study_date BETWEEN '2024-03-01' AND '2024-03-31' AND {ct}")
-    assert totals["2024, the whole year"] == patients_with_studies("study_date BETWEEN '2024-01-01' AND '2024-12-31'") > 0
+    assert totals["2024, the whole year"] == patients_with_studies(
+        "study_date BETWEEN '2024-01-01' AND '2024-12-31'") > 0
     names = [row["name_key"].split() for row in db.query("SELECT name_key FROM cached_patients")]
     assert totals["search 'jurg' (mid-size)"] == sum(any(w.startswith("JURG") for w in words) for words in names) > 0

@@ -137,8 +137,10 @@ def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database
     assert schema.init_db(db) == (8, schema.LATEST_VERSION)
     dates = {(d["study_date"], d["previous_date"], d["patient_last_study_date"])
              for d in db.query("SELECT * FROM cached_patient_dates")}
-    assert dates == {("", "", "2024-03-01"), ("2019-05-06", "", "2024-03-01"), ("2024-03-01", "2019-05-06", "2024-03-01")}
-    dates = {(d["modality"], d["study_date"], d["previous_date"]) for d in db.query("SELECT * FROM cached_modality_dates")}
+    assert dates == {("", "", "2024-03-01"), ("2019-05-06", "", "2024-03-01"),
+                     ("2024-03-01", "2019-05-06", "2024-03-01")}
+    dates = {(d["modality"], d["study_date"], d["previous_date"])
+             for d in db.query("SELECT * FROM cached_modality_dates")}
     assert dates == {("CT", "2019-05-06", ""), ("CT", "2024-03-01", "2019-05-06"), ("MR", "2019-05-06", ""),
                      ("US", "", "")}
     words = {(w["word"], w["modalities"]) for w in db.query("SELECT * FROM cached_patient_words")}
