@@ -25,7 +25,7 @@ SERIES_COLUMNS = (
     "orthanc_id", "study_orthanc_id", "series_uid", "series_number", "modality", "description", "body_part",
     "instance_count", "updated_at",
 )
-PREFIX_LENGTHS = (1, 2, 3)  # cached_name_prefixes counts the patients of every name-word prefix this long
+PREFIX_LENGTHS = (1, 2, 3, 4)  # cached_name_prefixes counts the patients of every name-word prefix this long
 PATIENT_COLUMNS = (
     "orthanc_id", "patient_id", "patient_name", "name_key", "patient_id_key", "birth_date", "sex",
     "study_count", "last_study_date", "modalities", "last_arrival_at", "updated_at",
@@ -159,8 +159,7 @@ def save_patient_words(db, patients):
 
 
 def name_prefixes(words):
-    """Return the first one, two and three characters of name words: the prefixes whose patient counts are
-    kept."""
+    """Return the first one to four characters of name words: the prefixes whose patient counts are kept."""
     return {word[:length] for word in words for length in PREFIX_LENGTHS}
 
 

@@ -72,9 +72,11 @@ def drop_date_index(db):
 
 
 def widen_name_prefixes(db):
-    """Let cached_name_prefixes hold three-character prefixes (SQLite does not check the length)."""
+    """Let cached_name_prefixes hold the longest kept prefix (SQLite does not check the length)."""
+    from pacs_lite import cache
+
     if db.dialect == "mysql":
-        db.execute("ALTER TABLE cached_name_prefixes MODIFY prefix VARCHAR(3) NOT NULL")
+        db.execute(f"ALTER TABLE cached_name_prefixes MODIFY prefix VARCHAR({max(cache.PREFIX_LENGTHS)}) NOT NULL")
 
 
 def keep_words_in_their_key(db):
@@ -171,7 +173,7 @@ MIGRATIONS = {
             prefix VARCHAR(3) NOT NULL PRIMARY KEY,
             patient_count INTEGER NOT NULL
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        count_name_prefixes,
+        # (Counted in version 6, once the column holds the longest prefix.)
         # Each name word's row carries the whole name (see cache.save_patient_words).
         "ALTER TABLE cached_patient_words ADD COLUMN name_key VARCHAR(324) NOT NULL DEFAULT ''",
         """UPDATE cached_patient_words SET name_key = COALESCE((
@@ -223,7 +225,7 @@ MIGRATIONS = {
         "CREATE INDEX cached_studies_date_patient ON cached_studies "
         "(study_date, patient_orthanc_id, modalities, patient_last_study_date)",
         keep_words_in_their_key,
-        # Three-character prefixes too: a three-letter search's exact total, and a bound on a longer word's.
+        # Longer prefixes too: a search of one such word gets its exact total, and a longer word a bound.
         widen_name_prefixes,
         "DELETE FROM cached_name_prefixes",
         count_name_prefixes,
@@ -304,6 +306,13 @@ MIGRATIONS = {
         """UPDATE cached_patient_words SET modalities = COALESCE((
             SELECT p.modalities FROM cached_patients p WHERE p.orthanc_id = cached_patient_words.patient_orthanc_id
         ), '')""",
+    ],
+    10: [
+        # Four-character prefixes too: a search of one four-letter word is counted and sorted as a set without
+        # counting its matches, and a longer word is bounded by its first four letters.
+        widen_name_prefixes,
+        "DELETE FROM cached_name_prefixes",
+        count_name_prefixes,
     ],
 }
 

@@ -20,7 +20,7 @@ The query shape follows what is asked, so that an index serves every case:
   cached_modality_dates, with a modality) in it whose date before is not,
   one each: counted and read from one index range, without grouping;
 - a search or filter: the typed words are bounded by the patient counts of
-  their prefixes (cached_name_prefixes, up to three characters) and the
+  their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from
   their index (see filtered_patients); with both, the side that keeps
   fewer is read first and the other tested on each of its patients. Up to
@@ -446,7 +446,7 @@ def search_counts(db, search):
     """Return ([(word, at most how many patients it matches)] rarest first, how many PatientIDs start with the
     search); ([], 0) for no search.
 
-    Each word is first bounded by the patients of its prefix (up to three
+    Each word is first bounded by the patients of its prefix (up to four
     characters, kept in cached_name_prefixes: exact for a word that short),
     and the PatientIDs are counted up to FEW_MATCHES + 1, in one statement.
     Only when every word's prefix is common are the longer words' own name

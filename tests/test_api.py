@@ -490,6 +490,24 @@ def test_a_rare_word_of_a_common_prefix_is_read_as_few_matches(radiologist, monk
     assert sorted(patient_ids(mar)) == ["PL0013", "PL0014", "PL0018"] and mar["total"] == 3 and len(few) == 1
 
 
+@pytest.mark.parametrize("search, expected", [("mari", ["PL0013", "PL0014", "PL0018"]), ("smit", ["PL0011", "PL0012"]),
+                                              ("pete", ["PL0012"]), ("p", None)])
+def test_a_search_of_one_short_word_is_sorted_without_counting_its_matches(radiologist, monkeypatch, search,
+                                                                            expected):
+    from pacs_lite import worklist as worklist_sql
+
+    # A word of up to four characters: its total is the kept count of its prefix, so its matches are only sorted.
+    # But "p" starts PETER and PHD and every PatientID: only a count of both together is exact.
+    read_few = worklist_sql._page_of_few_matches
+    few = []
+    monkeypatch.setattr(worklist_sql, "_page_of_few_matches", lambda *call: few.append(call) or read_few(*call))
+    everyone = patient_ids(worklist(radiologist, per_page=200))
+    body = worklist(radiologist, search=search, per_page=200)
+    assert len(few) == (1 if expected is None else 0)
+    expected = everyone if expected is None else [pid for pid in everyone if pid in expected]
+    assert patient_ids(body) == expected and body["total"] == len(expected)
+
+
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
 def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist, sample_plan, monkeypatch, plan):
     use_plan(monkeypatch, plan)  # as many matches, the total is read from the kept counts

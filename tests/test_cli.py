@@ -79,8 +79,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
         words_table = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_patient_words'")
         assert words_table.endswith("WITHOUT ROWID") and "name_key" in words_table
     prefixes = db.query("SELECT prefix, patient_count FROM cached_name_prefixes ORDER BY prefix")
-    assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("JUR", 1), ("M", 1),
-                                                                      ("MU", 1), ("MUL", 1)]
+    assert [(p["prefix"], p["patient_count"]) for p in prefixes] == [("J", 1), ("JU", 1), ("JUR", 1), ("JURG", 1),
+                                                                      ("M", 1), ("MU", 1), ("MUL", 1), ("MULL", 1)]
     words = db.query("SELECT name_key, last_study_date FROM cached_patient_words")
     assert {(w["name_key"], w["last_study_date"]) for w in words} == {("MULLER JURGEN", "2024-03-01")}
     modalities = db.query("SELECT modality, last_study_date FROM cached_patient_modalities ORDER BY modality")
@@ -145,6 +145,24 @@ def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database
                      ("US", "", "")}
     words = {(w["word"], w["modalities"]) for w in db.query("SELECT * FROM cached_patient_words")}
     assert words == {("DOE", "CT,MR,US"), ("JANE", "CT,MR,US")}
+
+
+def test_version_10_counts_the_four_character_name_prefixes(database_url, monkeypatch):
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 9)
+    schema.init_db(db)
+    patients = {"a" * 8 + "-aaaaaaaa" * 4: "MULLER JURGEN", "c" * 8 + "-cccccccc" * 4: "MULLIGAN JO"}
+    for orthanc_id, name_key in patients.items():
+        db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
+                       [(word, orthanc_id, name_key) for word in name_key.split()])
+    # What version 9 kept: prefixes of up to three characters.
+    db.executemany("INSERT INTO cached_name_prefixes (prefix, patient_count) VALUES (?, ?)",
+                   [("M", 2), ("MU", 2), ("MUL", 2), ("J", 2), ("JU", 1), ("JUR", 1), ("JO", 1)])
+    db.commit()
+    monkeypatch.undo()
+    assert schema.init_db(db) == (9, schema.LATEST_VERSION)
+    prefixes = {p["prefix"]: p["patient_count"] for p in db.query("SELECT * FROM cached_name_prefixes")}
+    assert prefixes == {"M": 2, "MU": 2, "MUL": 2, "MULL": 2, "J": 2, "JU": 1, "JUR": 1, "JURG": 1, "JO": 1}
 
 
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
