@@ -205,8 +205,8 @@ def save_patient_modalities(db, patients):
 
 
 def save_study_dates(db, patients):
-    """Replace the cached_patient_dates and cached_modality_dates rows of patients (dicts with orthanc_id and
-    last_study_date), from their cached studies (saved before).
+    """Replace the cached_patient_dates and cached_modality_dates rows of patients (dicts with orthanc_id,
+    last_study_date, name_key and patient_id_key), from their cached studies (saved before).
 
     cached_patient_dates holds each date on which a patient had a study, and
     cached_modality_dates each date on which they had a study of each
@@ -214,25 +214,26 @@ def save_study_dates(db, patients):
     before it (of the patient's studies, or of their studies of that
     modality; '' for the first): in a date range, a patient's first row is
     the one whose date before is not in it, so the patients with a study in
-    the range are counted as rows, one each.
+    the range are counted as rows, one each. Each row carries the patient's
+    name and PatientID too, which a search tests on it.
     """
-    last_study_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
-    delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", list(last_study_dates))
-    delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(last_study_dates))
+    carried = {p["orthanc_id"]: (p["last_study_date"], p["name_key"], p["patient_id_key"]) for p in patients}
+    delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", list(carried))
+    delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(carried))
     dates, modality_dates = {}, {}
     for study in query_where_in(db, "SELECT patient_orthanc_id, study_date, modalities FROM cached_studies",
-                                "patient_orthanc_id", last_study_dates):
+                                "patient_orthanc_id", carried):
         patient_id, date = study["patient_orthanc_id"], study["study_date"]
         dates.setdefault(patient_id, set()).add(date)
         for modality in modality_set(study["modalities"]):
             modality_dates.setdefault((modality, patient_id), set()).add(date)
-    db.executemany("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, patient_last_study_date, "
-                   "previous_date) VALUES (?, ?, ?, ?)",
-                   [(date, patient_id, last_study_dates[patient_id], previous)
+    db.executemany("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, previous_date, "
+                   "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?)",
+                   [(date, patient_id, previous, *carried[patient_id])
                     for patient_id, own in sorted(dates.items()) for date, previous in with_previous(own)])
-    db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, "
-                   "patient_last_study_date, previous_date) VALUES (?, ?, ?, ?, ?)",
-                   [(modality, date, patient_id, last_study_dates[patient_id], previous)
+    db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, previous_date, "
+                   "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(modality, date, patient_id, previous, *carried[patient_id])
                     for (modality, patient_id), own in sorted(modality_dates.items())
                     for date, previous in with_previous(own)])
 

@@ -100,7 +100,7 @@ def keep_words_in_their_key(db):
 def fill_patient_modalities(db):
     """Fill cached_patient_modalities, cached_modality_counts, cached_last_study_dates and
     sync_state.newest_study_date from the cached patients. (cached_modality_dates, created empty in version 7,
-    is filled in version 9, which gives it a new column.)"""
+    is filled in version 10.)"""
     from pacs_lite import cache
 
     patients = db.query("SELECT orthanc_id, modalities, last_study_date FROM cached_patients")
@@ -110,11 +110,42 @@ def fill_patient_modalities(db):
     db.execute(f"UPDATE sync_state SET newest_study_date = {cache.NEWEST_STUDY_DATE} WHERE id = 1")
 
 
+def create_study_date_tables(db):
+    """Create cached_patient_dates and cached_modality_dates as version 10 has them: each date row carries its
+    patient's name and PatientID. SQLite stores them in their keys (WITHOUT ROWID), as InnoDB stores every table,
+    so that a date range reads each row's name in place."""
+    tables = [
+        """CREATE TABLE cached_patient_dates (
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            previous_date CHAR(10) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            name_key VARCHAR(324) NOT NULL,
+            patient_id_key VARCHAR(64) NOT NULL,
+            PRIMARY KEY (study_date, patient_orthanc_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        """CREATE TABLE cached_modality_dates (
+            modality VARCHAR(16) NOT NULL,
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            previous_date CHAR(10) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            name_key VARCHAR(324) NOT NULL,
+            patient_id_key VARCHAR(64) NOT NULL,
+            PRIMARY KEY (modality, study_date, patient_orthanc_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    ]
+    for table in tables:
+        for statement in statements_for(db, table):
+            db.execute(f"{statement} WITHOUT ROWID" if db.dialect == "sqlite" else statement)
+
+
 def fill_study_dates(db):
     """Fill cached_patient_dates and cached_modality_dates from the cached patients and studies."""
     from pacs_lite import cache
 
-    cache.save_study_dates(db, db.query("SELECT orthanc_id, last_study_date FROM cached_patients"))
+    cache.save_study_dates(db, db.query("SELECT orthanc_id, last_study_date, name_key, patient_id_key "
+                                        "FROM cached_patients"))
 
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
@@ -296,7 +327,7 @@ MIGRATIONS = {
             PRIMARY KEY (study_date, patient_orthanc_id, patient_last_study_date, previous_date)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
-        fill_study_dates,
+        # (Filled in version 10, which gives each row its patient's name.)
         # The worklist's date filters read the tables above instead.
         drop_date_index,
         "ALTER TABLE cached_studies DROP COLUMN patient_last_study_date",
@@ -313,6 +344,15 @@ MIGRATIONS = {
         widen_name_prefixes,
         "DELETE FROM cached_name_prefixes",
         count_name_prefixes,
+        # Each date row carries its patient's name and PatientID (kept by cache.save_study_dates): a search with a
+        # date range that keeps fewer patients tests the range's own rows, without reading the patients.
+        "DROP TABLE cached_modality_dates",
+        "DROP TABLE cached_patient_dates",
+        create_study_date_tables,
+        "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates "
+        "(patient_orthanc_id, modality, study_date)",
+        "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
+        fill_study_dates,
     ],
 }
 

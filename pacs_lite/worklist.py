@@ -23,7 +23,9 @@ The query shape follows what is asked, so that an index serves every case:
   their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from
   their index (see filtered_patients); with both, the side that keeps
-  fewer is read first and the other tested on each of its patients. Up to
+  fewer is read first and the other tested on each of its rows (name words
+  carry their patient's modalities and last study date, and date rows the
+  name and PatientID). Up to
   FEW_MATCHES matches are counted, sorted on their sort column and their
   page read in one statement (only sorted, when their total is known
   already: see kept_total, and a date range alone, counted first); more are
@@ -228,10 +230,7 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
     if search is None:
         return filtered
     if filtered is not None and filter_first:
-        (source, params), (condition, condition_params) = filtered, search_condition(query.search)
-        return (f"SELECT m.orthanc_id, p.last_study_date FROM ({source}) m JOIN cached_patients p "
-                f"ON p.orthanc_id = m.orthanc_id WHERE {condition}",
-                [*params, *condition_params])
+        return filtered_patients_found(query)
     # The filters test a patient's orthanc_id, last study date and modalities, which the search's rows carry;
     # DISTINCT after them keeps each patient once.
     source, params = search
@@ -254,6 +253,28 @@ def filtered_patients(query):
     rows, params = first_dates_in_range(query)
     return (f"SELECT d.patient_orthanc_id AS orthanc_id, d.patient_last_study_date AS last_study_date FROM {rows}",
             params)
+
+
+def filtered_patients_found(query):
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients the filters keep (see
+    filtered_patients) whose name or PatientID the search matches.
+
+    The search is tested on the filter's own rows: patients, and date rows,
+    carry the name and the PatientID; a modality alone joins the patients.
+    """
+    if modality_only(query):
+        condition, params = search_condition(query.search, "p")
+        return ("SELECT m.orthanc_id, m.last_study_date FROM cached_patient_modalities m "
+                f"JOIN cached_patients p ON p.orthanc_id = m.orthanc_id WHERE m.modality = ? AND {condition}",
+                [query.modality, *params])
+    if since_only(query):
+        condition, params = search_condition(query.search, "p")
+        return (f"SELECT p.orthanc_id, p.last_study_date FROM cached_patients p WHERE p.last_study_date >= ? "
+                f"AND {condition}", [query.date_from, *params])
+    rows, params = first_dates_in_range(query)
+    condition, condition_params = search_condition(query.search, "d")
+    return (f"SELECT d.patient_orthanc_id AS orthanc_id, d.patient_last_study_date AS last_study_date FROM {rows} "
+            f"AND {condition}", [*params, *condition_params])
 
 
 def dated_rows(query):

@@ -147,22 +147,37 @@ def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database
     assert words == {("DOE", "CT,MR,US"), ("JANE", "CT,MR,US")}
 
 
-def test_version_10_counts_the_four_character_name_prefixes(database_url, monkeypatch):
+def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_their_patient(database_url,
+                                                                                          monkeypatch):
     db = connect(database_url)
     monkeypatch.setattr(schema, "LATEST_VERSION", 9)
     schema.init_db(db)
-    patients = {"a" * 8 + "-aaaaaaaa" * 4: "MULLER JURGEN", "c" * 8 + "-cccccccc" * 4: "MULLIGAN JO"}
-    for orthanc_id, name_key in patients.items():
+    patients = {"a" * 8 + "-aaaaaaaa" * 4: ("MULLER JURGEN", "PID-A"), "c" * 8 + "-cccccccc" * 4: ("MULLIGAN JO", "")}
+    for number, (orthanc_id, (name_key, patient_id_key)) in enumerate(patients.items()):
+        db.execute("INSERT INTO cached_patients (orthanc_id, name_key, patient_id_key, last_study_date, updated_at) "
+                   "VALUES (?, ?, ?, '2024-03-01', '2026-01-02 03:04:05')", (orthanc_id, name_key, patient_id_key))
+        db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
+                   "updated_at) VALUES (?, ?, ?, '2024-03-01', 'CT', '2026-01-02 03:04:05')",
+                   (f"{number:08d}" + "-bbbbbbbb" * 4, orthanc_id, f"1.2.{number}"))
         db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
                        [(word, orthanc_id, name_key) for word in name_key.split()])
-    # What version 9 kept: prefixes of up to three characters.
+    # What version 9 kept: prefixes of up to three characters, and date rows without the patient's name.
     db.executemany("INSERT INTO cached_name_prefixes (prefix, patient_count) VALUES (?, ?)",
                    [("M", 2), ("MU", 2), ("MUL", 2), ("J", 2), ("JU", 1), ("JUR", 1), ("JO", 1)])
+    db.execute("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, patient_last_study_date, "
+               "previous_date) VALUES ('2024-03-01', ?, '2024-03-01', '')", ("a" * 8 + "-aaaaaaaa" * 4,))
     db.commit()
     monkeypatch.undo()
     assert schema.init_db(db) == (9, schema.LATEST_VERSION)
     prefixes = {p["prefix"]: p["patient_count"] for p in db.query("SELECT * FROM cached_name_prefixes")}
     assert prefixes == {"M": 2, "MU": 2, "MUL": 2, "MULL": 2, "J": 2, "JU": 1, "JUR": 1, "JURG": 1, "JO": 1}
+    for table in ("cached_patient_dates", "cached_modality_dates"):
+        rows = db.query(f"SELECT * FROM {table}")
+        assert {(r["patient_orthanc_id"], r["name_key"], r["patient_id_key"], r["study_date"], r["previous_date"])
+                for r in rows} == {(orthanc_id, name_key, patient_id_key, "2024-03-01", "")
+                                   for orthanc_id, (name_key, patient_id_key) in patients.items()}
+        if db.dialect == "sqlite":  # stored in its key, as InnoDB does
+            assert db.query_value("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).endswith("WITHOUT ROWID")
 
 
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):

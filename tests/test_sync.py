@@ -102,24 +102,26 @@ def assert_patient_counts_match_the_patients(db):
 
 def assert_study_dates_match_the_studies(db):
     """Check cached_patient_dates and cached_modality_dates: a row per date of a patient's studies (of each
-    modality), with the patient's last study date and the latest of their other dates before it ('' for none)."""
+    modality), with the latest of their other dates before it ('' for none), and the patient's last study date,
+    name_key and patient_id_key."""
     studies = db.query("SELECT * FROM cached_studies")
     dates, modality_dates = {}, {}
     for study in studies:
         dates.setdefault(study["patient_orthanc_id"], set()).add(study["study_date"])
         for modality in filter(None, study["modalities"].split(",")):
             modality_dates.setdefault((modality, study["patient_orthanc_id"]), set()).add(study["study_date"])
-    last = {row["orthanc_id"]: row["last_study_date"]
-            for row in db.query("SELECT orthanc_id, last_study_date FROM cached_patients")}
-    expected = {(date, patient_id, last[patient_id], max((d for d in own if d < date), default=""))
+    patients = {row["orthanc_id"]: (row["last_study_date"], row["name_key"], row["patient_id_key"])
+                for row in db.query("SELECT * FROM cached_patients")}
+    carried = ("patient_last_study_date", "name_key", "patient_id_key")
+    expected = {(date, patient_id, max((d for d in own if d < date), default=""), *patients[patient_id])
                 for patient_id, own in dates.items() for date in own}
-    kept = {(row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"], row["previous_date"])
+    kept = {(row["study_date"], row["patient_orthanc_id"], row["previous_date"], *(row[c] for c in carried))
             for row in db.query("SELECT * FROM cached_patient_dates")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_dates") == len(expected)
-    expected = {(modality, date, patient_id, last[patient_id], max((d for d in own if d < date), default=""))
+    expected = {(modality, date, patient_id, max((d for d in own if d < date), default=""), *patients[patient_id])
                 for (modality, patient_id), own in modality_dates.items() for date in own}
-    kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["patient_last_study_date"],
-             row["previous_date"]) for row in db.query("SELECT * FROM cached_modality_dates")}
+    kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["previous_date"],
+             *(row[c] for c in carried)) for row in db.query("SELECT * FROM cached_modality_dates")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_modality_dates") == len(expected)
 
 
@@ -329,6 +331,11 @@ def test_study_dates_follow_changed_deleted_and_moved_studies(db):
     write(moved_too)
     assert dates_of("a") == [] and dates_of("c") == [("2020-01-01", ""), ("2023-06-01", "2020-01-01")]
     assert db.query_value("SELECT COUNT(*) FROM cached_patients WHERE patient_id = 'A'") == 0
+    # A patient renamed: their date rows carry the new name (checked by assert_patients_match_their_studies).
+    other[0]["PatientMainDicomTags"]["PatientName"] = "RENAMED^PATIENT"
+    write(other)
+    assert db.query_value("SELECT name_key FROM cached_modality_dates WHERE patient_orthanc_id = ?",
+                          (other[0]["ParentPatient"],)) == "RENAMED PATIENT"
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
