@@ -154,8 +154,9 @@ def save_patient_words(db, patients):
              for p in patients for word in p["name_key"].split()}
     db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, last_study_date, "
                    "modalities) VALUES (?, ?, ?, ?, ?)", sorted(words))
-    after = {p["orthanc_id"]: name_prefixes(p["name_key"].split()) for p in patients}
-    add_to_counts(db, "cached_name_prefixes", "prefix", count_change(before, after))
+    after = {p["orthanc_id"]: (name_prefixes(p["name_key"].split()), modality_set(p["modalities"]))
+             for p in patients}
+    add_to_prefix_counts(db, before, after)
 
 
 def name_prefixes(words):
@@ -164,12 +165,28 @@ def name_prefixes(words):
 
 
 def name_prefixes_of(db, patient_orthanc_ids):
-    """Return {patient: its name prefixes} from the cached words of these patients."""
-    words = {}
-    for row in query_where_in(db, "SELECT patient_orthanc_id, word FROM cached_patient_words", "patient_orthanc_id",
-                              patient_orthanc_ids):
+    """Return {patient: (its name prefixes, its modalities)} from the cached words of these patients."""
+    words, modalities = {}, {}
+    for row in query_where_in(db, "SELECT patient_orthanc_id, word, modalities FROM cached_patient_words",
+                              "patient_orthanc_id", patient_orthanc_ids):
         words.setdefault(row["patient_orthanc_id"], []).append(row["word"])
-    return {patient_id: name_prefixes(own) for patient_id, own in words.items()}
+        modalities[row["patient_orthanc_id"]] = modality_set(row["modalities"])
+    return {patient_id: (name_prefixes(own), modalities[patient_id]) for patient_id, own in words.items()}
+
+
+def add_to_prefix_counts(db, before, after):
+    """Keep cached_name_prefixes (the patients of each name prefix) and cached_name_prefix_modalities (of each
+    prefix and modality) across a change: {patient: (name prefixes, modalities)} before and after it."""
+    def prefixes(patients):
+        return {patient_id: own for patient_id, (own, _) in patients.items()}
+
+    def with_modalities(patients):
+        return {patient_id: {(prefix, modality) for prefix in own for modality in modalities}
+                for patient_id, (own, modalities) in patients.items()}
+
+    add_to_counts(db, "cached_name_prefixes", "prefix", count_change(prefixes(before), prefixes(after)))
+    add_to_counts(db, "cached_name_prefix_modalities", ("prefix", "modality"),
+                  count_change(with_modalities(before), with_modalities(after)))
 
 
 def count_change(before, after):
@@ -181,13 +198,13 @@ def count_change(before, after):
     return change
 
 
-def add_to_counts(db, table, key_column, change):
-    """Add {key: number of patients} to the patient_count column of a table of kept counts."""
-    change = {key: n for key, n in change.items() if n}
-    if not change:
-        return
-    db.executemany(db.upsert_sql(table, (key_column, "patient_count"), [key_column], added=["patient_count"]),
-                   sorted(change.items()))
+def add_to_counts(db, table, key_columns, change):
+    """Add {key: number of patients} to the patient_count column of a table of kept counts. key_columns is the
+    key's column, or a tuple of its columns, whose keys are then tuples too."""
+    columns = key_columns if isinstance(key_columns, tuple) else (key_columns,)
+    rows = [(*(key if isinstance(key_columns, tuple) else (key,)), n) for key, n in sorted(change.items()) if n]
+    if rows:
+        db.executemany(db.upsert_sql(table, (*columns, "patient_count"), columns, added=["patient_count"]), rows)
 
 
 def save_patient_modalities(db, patients):
@@ -270,7 +287,7 @@ def save_referrals(db, patient_orthanc_ids, rows):
 def delete_patients(db, orthanc_ids):
     """Delete patient rows, the words of their names, their modalities and their referrals."""
     before = last_study_dates_of(db, set(orthanc_ids))
-    add_to_counts(db, "cached_name_prefixes", "prefix", count_change(name_prefixes_of(db, list(orthanc_ids)), {}))
+    add_to_prefix_counts(db, name_prefixes_of(db, list(orthanc_ids)), {})
     add_to_counts(db, "cached_modality_counts", "modality", count_change(modalities_of(db, list(orthanc_ids)), {}))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)

@@ -45,6 +45,19 @@ def count_name_prefixes(db):
     cache.add_to_counts(db, "cached_name_prefixes", "prefix", counts)
 
 
+def count_name_prefix_modalities(db):
+    """Fill cached_name_prefix_modalities from cached_patient_words."""
+    from pacs_lite import cache
+
+    patients = {}
+    for row in db.query("SELECT patient_orthanc_id, word, modalities FROM cached_patient_words"):
+        words, _ = patients.setdefault(row["patient_orthanc_id"], ([], cache.modality_set(row["modalities"])))
+        words.append(row["word"])
+    counts = Counter((prefix, modality) for words, modalities in patients.values()
+                     for prefix in cache.name_prefixes(words) for modality in modalities)
+    cache.add_to_counts(db, "cached_name_prefix_modalities", ("prefix", "modality"), counts)
+
+
 def fill_referrals(db):
     """Fill cached_referrals from the cached patients and their studies."""
     from pacs_lite import cache, sync
@@ -344,6 +357,15 @@ MIGRATIONS = {
         widen_name_prefixes,
         "DELETE FROM cached_name_prefixes",
         count_name_prefixes,
+        # How many patients have a name word starting with each prefix and a study of each modality (kept by
+        # cache.save_patient_words): the exact total of a search of one short word with a modality filter.
+        """CREATE TABLE cached_name_prefix_modalities (
+            prefix VARCHAR(4) NOT NULL,
+            modality VARCHAR(16) NOT NULL,
+            patient_count INTEGER NOT NULL,
+            PRIMARY KEY (prefix, modality)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        count_name_prefix_modalities,
         # Each date row carries its patient's name and PatientID (kept by cache.save_study_dates): a search with a
         # date range that keeps fewer patients tests the range's own rows, without reading the patients.
         "DROP TABLE cached_modality_dates",

@@ -21,17 +21,17 @@ The query shape follows what is asked, so that an index serves every case:
   one each: counted and read from one index range, without grouping;
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to four characters) and the
-  PatientIDs counted, in one statement, and the filters' patients from
-  their index (see filtered_patients); with both, the side that keeps
-  fewer is read first and the other tested on each of its rows (name words
-  carry their patient's modalities and last study date, and date rows the
-  name and PatientID). Up to
-  FEW_MATCHES matches are counted, sorted on their sort column and their
-  page read in one statement (only sorted, when their total is known
-  already: see kept_total, and a date range alone, counted first); more are
-  counted (or their total is known) and the page is found by walking the
-  sort index and testing each patient (they come quickly), or, far down,
-  by sorting them all;
+  PatientIDs counted, in one statement, and the filters' patients from their
+  index (see filtered_patients); with both, the side that keeps fewer is
+  read first and the other tested on each of its rows (name words carry
+  their patient's modalities and last study date, and date rows the name and
+  PatientID). Up to FEW_MATCHES matches are counted, sorted on their sort
+  column and their page read in one statement (only sorted, when their total
+  is known already: see kept_total, which reads a short word's, with or
+  without a modality, from kept counts; and a date range alone, counted
+  first); more are counted (or their total is known) and the page is found
+  by walking the sort index and testing each patient (they come quickly),
+  or, far down, by sorting them all;
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
@@ -503,13 +503,28 @@ def kept_total(db, query, counted, by_patient_id):
     """Return the exact total of a query from the counts the cache keeps, without counting matches; None when
     they do not give it.
 
-    That is a search of one short word (see total_from_prefix_counts), a
+    That is a search of one short word (see total_from_prefix_counts), with
+    or without a modality filter (see total_from_prefix_modality_counts), a
     modality filter alone (cached_modality_counts), and a first date alone
     (cached_last_study_dates: the patients whose last study is on or after it).
     """
+    if counted and modality_only(query):
+        return total_from_prefix_modality_counts(db, query, counted, by_patient_id)
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
     return kept_filter_total(db, query)
+
+
+def total_from_prefix_modality_counts(db, query, counted, by_patient_id):
+    """Return the exact total of a search of one short word (a kept prefix) with a modality filter alone, when no
+    PatientID starts with the search: the kept count of the patients with both (cached_name_prefix_modalities).
+    None for any other query."""
+    word = counted[0][0]
+    if len(counted) != 1 or len(word) > max(PREFIX_LENGTHS) or by_patient_id:
+        return None
+    count = db.query_value("SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?",
+                           [word, query.modality])
+    return int(count or 0)
 
 
 def range_total(db, query):

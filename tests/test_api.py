@@ -612,6 +612,34 @@ def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, m
     assert counted > 0 and worklist(radiologist, modality="CT")["total"] == counted + 1000
 
 
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+def test_a_short_word_with_a_modalitys_total_is_read_from_the_kept_count(radiologist, sample_plan, db, monkeypatch,
+                                                                        plan):
+    from pacs_lite import worklist as worklist_sql
+
+    use_plan(monkeypatch, plan)
+    read_kept = worklist_sql.total_from_prefix_modality_counts
+    kept = []
+    monkeypatch.setattr(worklist_sql, "total_from_prefix_modality_counts",
+                        lambda *call: kept.append(read_kept(*call)) or kept[-1])
+    everyone = patient_ids(worklist(radiologist, per_page=200))
+    for search, modality in itertools.product(("s", "ma", "mari", "d", "smith", "pl"), ("CT", "MR", "CR", "XA")):
+        with_modality = {p.patient_id for p in sample_plan.patients if any(
+            modality in {series.modality for series in study.series} for study in p.studies)}
+        found = set(patient_ids(worklist(radiologist, search=search, per_page=200))) & with_modality
+        body = worklist(radiologist, search=search, modality=modality, per_page=200)
+        assert patient_ids(body) == [pid for pid in everyone if pid in found] and body["total"] == len(found), (
+            search, modality)
+    # Read for the short words that start no PatientID (every PatientID starts with PL), and none else.
+    assert len(kept) == 6 * 4 and sum(total is not None for total in kept) == 4 * 4
+    # The total is the kept count's.
+    db.execute("UPDATE cached_name_prefix_modalities SET patient_count = patient_count + 1000 "
+               "WHERE prefix = 'S' AND modality = 'CT'")
+    db.commit()
+    assert worklist(radiologist, search="s", modality="CT")["total"] == len(
+        set(patient_ids(worklist(radiologist, search="s", modality="CT", per_page=200)))) + 1000
+
+
 @pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"},
                                   {"date_from": "2018-01-01"}, {"modality": "MR", "sort": "name"}])
 def test_a_page_past_the_last_keeps_the_total(radiologist, args):

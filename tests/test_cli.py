@@ -154,13 +154,14 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
     schema.init_db(db)
     patients = {"a" * 8 + "-aaaaaaaa" * 4: ("MULLER JURGEN", "PID-A"), "c" * 8 + "-cccccccc" * 4: ("MULLIGAN JO", "")}
     for number, (orthanc_id, (name_key, patient_id_key)) in enumerate(patients.items()):
+        modalities = "CT" if number == 0 else "MR"  # as the words of version 9 carry them
         db.execute("INSERT INTO cached_patients (orthanc_id, name_key, patient_id_key, last_study_date, updated_at) "
                    "VALUES (?, ?, ?, '2024-03-01', '2026-01-02 03:04:05')", (orthanc_id, name_key, patient_id_key))
         db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
                    "updated_at) VALUES (?, ?, ?, '2024-03-01', 'CT', '2026-01-02 03:04:05')",
                    (f"{number:08d}" + "-bbbbbbbb" * 4, orthanc_id, f"1.2.{number}"))
-        db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
-                       [(word, orthanc_id, name_key) for word in name_key.split()])
+        db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, modalities) "
+                       "VALUES (?, ?, ?, ?)", [(word, orthanc_id, name_key, modalities) for word in name_key.split()])
     # What version 9 kept: prefixes of up to three characters, and date rows without the patient's name.
     db.executemany("INSERT INTO cached_name_prefixes (prefix, patient_count) VALUES (?, ?)",
                    [("M", 2), ("MU", 2), ("MUL", 2), ("J", 2), ("JU", 1), ("JUR", 1), ("JO", 1)])
@@ -171,6 +172,11 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
     assert schema.init_db(db) == (9, schema.LATEST_VERSION)
     prefixes = {p["prefix"]: p["patient_count"] for p in db.query("SELECT * FROM cached_name_prefixes")}
     assert prefixes == {"M": 2, "MU": 2, "MUL": 2, "MULL": 2, "J": 2, "JU": 1, "JUR": 1, "JURG": 1, "JO": 1}
+    prefixes = {(p["prefix"], p["modality"]): p["patient_count"]
+                for p in db.query("SELECT * FROM cached_name_prefix_modalities")}
+    assert prefixes == {("M", "CT"): 1, ("MU", "CT"): 1, ("MUL", "CT"): 1, ("MULL", "CT"): 1, ("J", "CT"): 1,
+                        ("JU", "CT"): 1, ("JUR", "CT"): 1, ("JURG", "CT"): 1, ("M", "MR"): 1, ("MU", "MR"): 1,
+                        ("MUL", "MR"): 1, ("MULL", "MR"): 1, ("J", "MR"): 1, ("JO", "MR"): 1}
     for table in ("cached_patient_dates", "cached_modality_dates"):
         rows = db.query(f"SELECT * FROM {table}")
         assert {(r["patient_orthanc_id"], r["name_key"], r["patient_id_key"], r["study_date"], r["previous_date"])

@@ -63,6 +63,7 @@ def assert_patients_match_their_studies(db):
     )
     assert orphans == 0
     assert kept_prefix_counts(db) == counted_prefix_counts(db)
+    assert kept_prefix_modality_counts(db) == counted_prefix_modality_counts(db)
     assert_words_carry_their_patient(db)
     assert_patient_counts_match_the_patients(db)
     assert_referrals_match_their_studies(db)
@@ -169,6 +170,23 @@ def counted_prefix_counts(db):
     counts = {}
     for prefix, _ in pairs:
         counts[prefix] = counts.get(prefix, 0) + 1
+    return counts
+
+
+def kept_prefix_modality_counts(db):
+    """Return cached_name_prefix_modalities as {(prefix, modality): patients}, leaving out the empty ones."""
+    rows = db.query("SELECT * FROM cached_name_prefix_modalities WHERE patient_count <> 0")
+    return {(row["prefix"], row["modality"]): row["patient_count"] for row in rows}
+
+
+def counted_prefix_modality_counts(db):
+    """Count, from the cached patients, the patients of every name-word prefix of the kept lengths with each
+    modality of their studies."""
+    counts = {}
+    for patient in db.query("SELECT name_key, modalities FROM cached_patients"):
+        for key in {(word[:length], modality) for word in patient["name_key"].split()
+                    for length in cache.PREFIX_LENGTHS for modality in filter(None, patient["modalities"].split(","))}:
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -282,14 +300,17 @@ def patient_row(letter, name_key, modalities="CT", last_study_date="2024-01-01")
 def test_modality_and_last_study_date_counts_follow_new_changed_and_deleted_patients(db):
     cache.save_patients(db, [patient_row("a", "A", "CT,MR"), patient_row("b", "B", "CT")])
     assert kept_modality_counts(db) == {"CT": 2, "MR": 1}
+    assert kept_prefix_modality_counts(db) == {("A", "CT"): 1, ("A", "MR"): 1, ("B", "CT"): 1}
     cache.save_patients(db, [patient_row("a", "A", "MR,US", last_study_date="2025-02-03")])
     assert_words_carry_their_patient(db)  # the same name, a new last study date
     assert kept_modality_counts(db) == {"CT": 1, "MR": 1, "US": 1}
+    assert kept_prefix_modality_counts(db) == {("A", "MR"): 1, ("A", "US"): 1, ("B", "CT"): 1}
     assert db.query_value("SELECT last_study_date FROM cached_patient_modalities WHERE modality = 'US'") == "2025-02-03"
     assert kept_last_study_date_counts(db) == {"2024-01-01": 1, "2025-02-03": 1}
     assert db.query_value("SELECT newest_study_date FROM sync_state") == "2025-02-03"
     cache.delete_patients(db, [patient_row("a", "")["orthanc_id"]])
     assert kept_modality_counts(db) == {"CT": 1}
+    assert kept_prefix_modality_counts(db) == {("B", "CT"): 1}
     assert kept_last_study_date_counts(db) == {"2024-01-01": 1}
     assert db.query_value("SELECT newest_study_date FROM sync_state") == "2024-01-01"
     assert_patient_counts_match_the_patients(db)
