@@ -373,6 +373,7 @@ def shapes(url):
         ("2024-03 + modality CT", "radiologist", month),
         ("2024, the whole year", "radiologist", {"date_from": "2024-01-01", "date_to": "2024-12-31"}),
         ("search 's' + 2024", "radiologist", {"search": "s", "date_from": "2024-01-01", "date_to": "2024-12-31"}),
+        ("search 's' + modality CT", "radiologist", {"search": "s", "modality": "CT"}),
         ("modality CT, all dates", "radiologist", {"modality": "CT"}),
         ("last 30 days (to the newest)", "radiologist",
          {"date_from": (LAST_DAY - datetime.timedelta(days=29)).isoformat(), "date_to": LAST_DAY.isoformat()}),

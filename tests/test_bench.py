@@ -52,3 +52,6 @@ def test_the_worklist_bench_runs_and_its_totals_match_the_cache(tmp_path):
         "SELECT patient_orthanc_id FROM cached_studies WHERE study_date BETWEEN '2024-01-01' AND '2024-12-31'")}
     assert totals["search 's' + 2024"] == sum(
         any(w.startswith("S") for w in names[patient]) for patient in in_2024) > 0
+    with_ct = {row["patient_orthanc_id"] for row in db.query(f"SELECT patient_orthanc_id FROM cached_studies WHERE {ct}")}
+    assert totals["search 's' + modality CT"] == sum(
+        any(w.startswith("S") for w in names[patient]) for patient in with_ct) > 0
