@@ -233,8 +233,13 @@ def save_study_dates(db, patients):
     the one whose date before is not in it, so the patients with a study in
     the range are counted as rows, one each. Each row carries the patient's
     name and PatientID too, which a search tests on it.
+
+    cached_period_counts keeps how many patients had a study in each year and
+    month, and a study of each modality in each: the total of a whole year
+    or month.
     """
     carried = {p["orthanc_id"]: (p["last_study_date"], p["name_key"], p["patient_id_key"]) for p in patients}
+    before = study_periods_of(db, list(carried))
     delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", list(carried))
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", list(carried))
     dates, modality_dates = {}, {}
@@ -253,6 +258,31 @@ def save_study_dates(db, patients):
                    [(modality, date, patient_id, previous, *carried[patient_id])
                     for (modality, patient_id), own in sorted(modality_dates.items())
                     for date, previous in with_previous(own)])
+    after = {}
+    for patient_id, own in dates.items():
+        after.setdefault(patient_id, set()).update(("", period) for date in own for period in periods(date))
+    for (modality, patient_id), own in modality_dates.items():
+        after[patient_id].update((modality, period) for date in own for period in periods(date))
+    add_to_counts(db, "cached_period_counts", ("modality", "period"), count_change(before, after))
+
+
+def periods(date):
+    """Return the year and the month of a study date ('2024', '2024-03'); none for an unknown date."""
+    return {date[:4], date[:7]} if date else set()
+
+
+def study_periods_of(db, patient_orthanc_ids):
+    """Return {patient: {(modality, year or month)}} of the years and months in which these patients had a study
+    (modality ''), and a study of each modality, from their cached date rows."""
+    found = {}
+    for row in query_where_in(db, "SELECT patient_orthanc_id, study_date FROM cached_patient_dates",
+                              "patient_orthanc_id", patient_orthanc_ids):
+        found.setdefault(row["patient_orthanc_id"], set()).update(("", p) for p in periods(row["study_date"]))
+    for row in query_where_in(db, "SELECT patient_orthanc_id, modality, study_date FROM cached_modality_dates",
+                              "patient_orthanc_id", patient_orthanc_ids):
+        found.setdefault(row["patient_orthanc_id"], set()).update(
+            (row["modality"], p) for p in periods(row["study_date"]))
+    return found
 
 
 def with_previous(dates):
@@ -289,6 +319,8 @@ def delete_patients(db, orthanc_ids):
     before = last_study_dates_of(db, set(orthanc_ids))
     add_to_prefix_counts(db, name_prefixes_of(db, list(orthanc_ids)), {})
     add_to_counts(db, "cached_modality_counts", "modality", count_change(modalities_of(db, list(orthanc_ids)), {}))
+    add_to_counts(db, "cached_period_counts", ("modality", "period"),
+                  count_change(study_periods_of(db, list(orthanc_ids)), {}))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", orthanc_ids)

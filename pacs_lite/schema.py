@@ -154,7 +154,8 @@ def create_study_date_tables(db):
 
 
 def fill_study_dates(db):
-    """Fill cached_patient_dates and cached_modality_dates from the cached patients and studies."""
+    """Fill cached_patient_dates, cached_modality_dates and cached_period_counts from the cached patients and
+    studies."""
     from pacs_lite import cache
 
     cache.save_study_dates(db, db.query("SELECT orthanc_id, last_study_date, name_key, patient_id_key "
@@ -374,6 +375,14 @@ MIGRATIONS = {
         "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates "
         "(patient_orthanc_id, modality, study_date)",
         "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
+        # How many patients had a study in each year and month, and a study of each modality (modality '' for
+        # any; kept by cache.save_study_dates): the total of a whole year or month.
+        """CREATE TABLE cached_period_counts (
+            modality VARCHAR(16) NOT NULL,
+            period VARCHAR(7) NOT NULL,
+            patient_count INTEGER NOT NULL,
+            PRIMARY KEY (modality, period)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         fill_study_dates,
     ],
 }

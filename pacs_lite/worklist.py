@@ -42,6 +42,7 @@ with a date range, or a live break-glass grant, their patients are grouped
 from their visible studies instead (few, by nature).
 """
 
+import calendar
 import threading
 from dataclasses import dataclass, replace
 
@@ -505,8 +506,10 @@ def kept_total(db, query, counted, by_patient_id):
 
     That is a search of one short word (see total_from_prefix_counts), with
     or without a modality filter (see total_from_prefix_modality_counts), a
-    modality filter alone (cached_modality_counts), and a first date alone
-    (cached_last_study_dates: the patients whose last study is on or after it).
+    modality filter alone (cached_modality_counts), a first date alone
+    (cached_last_study_dates: the patients whose last study is on or after
+    it), and a whole year or month, with a modality or not
+    (cached_period_counts).
     """
     if counted and modality_only(query):
         return total_from_prefix_modality_counts(db, query, counted, by_patient_id)
@@ -535,8 +538,8 @@ def range_total(db, query):
 
 
 def kept_filter_total(db, query):
-    """Return the kept total of a modality alone or a first date alone (see kept_count); None for other
-    queries."""
+    """Return the kept total of a modality alone, a first date alone, or a whole year or month (see kept_count);
+    None for other queries."""
     count = kept_count(query)
     return None if count is None else int(db.query_value(*count) or 0)
 
@@ -552,12 +555,31 @@ def filtered_patients_bound(db, query):
 
 
 def kept_count(query):
-    """Return (SQL, params) reading the kept total of a modality alone or a first date alone; None for any other
-    query. Its value is None when nothing was counted, and a DECIMAL on MySQL (a SUM)."""
+    """Return (SQL, params) reading the kept total of a modality alone, a first date alone, or a whole year or month
+    (with a modality or not); None for any other query. Its value is None when nothing was counted, and a DECIMAL
+    on MySQL (a SUM)."""
     if modality_only(query):
         return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?", [query.modality]
     if since_only(query):
         return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?", [query.date_from]
+    period = whole_period(query)
+    if period:
+        return ("SELECT patient_count FROM cached_period_counts WHERE modality = ? AND period = ?",
+                [query.modality, period])
+    return None
+
+
+def whole_period(query):
+    """Return the year ('2024') or the month ('2024-03') that a query's date range is exactly; None for any other
+    range."""
+    first, last = query.date_from, query.date_to
+    if not first or not last or first[:4] != last[:4]:
+        return None
+    if first[5:] == "01-01" and last[5:] == "12-31":
+        return first[:4]
+    month_end = calendar.monthrange(int(first[:4]), int(first[5:7]))[1]
+    if first[:7] == last[:7] and first[8:] == "01" and last[8:] == f"{month_end:02d}":
+        return first[:7]
     return None
 
 

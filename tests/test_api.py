@@ -551,9 +551,15 @@ def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, mo
                                           reverse=True),
                 "name": sorted(patients, key=lambda pid: (patients[pid]["name_key"], pid))}
     scope, state = Scope(user_id=1, referring_key=None), cache.get_sync_state(db)
-    ranges = [(date_from, date_to) for date_from in ("", "2019-01-01", "2020-01-05", "2020-01-06", "2021-01-01")
-              for date_to in ("", "2019-12-31", "2020-01-05", "2021-03-01", "2022-12-31", "2099-12-31")
+    # With whole years and months, whose totals are kept (2019, 2020-01, 2020-06, 2021-03).
+    ranges = [(date_from, date_to)
+              for date_from in ("", "2019-01-01", "2020-01-01", "2020-01-05", "2020-01-06", "2020-06-01", "2021-01-01",
+                                "2021-03-01")
+              for date_to in ("", "2019-12-31", "2020-01-05", "2020-01-31", "2020-06-30", "2021-03-01", "2021-03-31",
+                              "2022-12-31", "2099-12-31")
               if (date_from or date_to) and not (date_to and date_from > date_to)]
+    assert {worklist_sql.whole_period(worklist_sql.WorklistQuery(date_from=f, date_to=t)) for f, t in ranges} == {
+        None, "2019", "2020-01", "2020-06", "2021-03"}
     for (date_from, date_to), modality in itertools.product(ranges, ("", "CT", "MR", "US")):
         kept = {study["ParentPatient"] for study, series in studies
                 if study["MainDicomTags"]["StudyDate"]
@@ -600,6 +606,24 @@ def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_
             assert any((modality, date_from, date_to, filter_first) == (
                 args.get("modality", ""), args.get("date_from", ""), args.get("date_to", ""), first)
                 for search, modality, date_from, date_to, filter_first in tested_first if search), (args, first)
+
+
+@pytest.mark.parametrize("args, period", [({"date_from": "2019-01-01", "date_to": "2019-12-31"}, "2019"),
+                                          ({"date_from": "2016-03-01", "date_to": "2016-03-31", "modality": "CT"},
+                                           "2016-03"),
+                                          ({"date_from": "2024-02-01", "date_to": "2024-02-29"}, "2024-02")])
+def test_a_whole_year_or_months_total_is_read_from_the_kept_count(radiologist, db, sample_plan, args, period):
+    first, last = args["date_from"].replace("-", ""), args["date_to"].replace("-", "")
+    expected = {p.patient_id for p in sample_plan.patients for s in p.studies
+                if first <= s.study_date <= last and args.get("modality", s.modalities[0]) in s.modalities}
+    counted = worklist(radiologist, **args, per_page=200)
+    assert set(patient_ids(counted)) == expected and counted["total"] == len(expected)
+    db.execute("UPDATE cached_period_counts SET patient_count = patient_count + 1000 WHERE modality = ? AND period = ?",
+               (args.get("modality", ""), period))
+    db.commit()
+    assert db.query_value("SELECT COUNT(*) FROM cached_period_counts WHERE modality = ? AND period = ?",
+                          (args.get("modality", ""), period)) == (1 if expected else 0)
+    assert worklist(radiologist, **args)["total"] == (len(expected) + 1000 if expected else 0)
 
 
 def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, monkeypatch):

@@ -177,6 +177,8 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
     assert prefixes == {("M", "CT"): 1, ("MU", "CT"): 1, ("MUL", "CT"): 1, ("MULL", "CT"): 1, ("J", "CT"): 1,
                         ("JU", "CT"): 1, ("JUR", "CT"): 1, ("JURG", "CT"): 1, ("M", "MR"): 1, ("MU", "MR"): 1,
                         ("MUL", "MR"): 1, ("MULL", "MR"): 1, ("J", "MR"): 1, ("JO", "MR"): 1}
+    periods = {(p["modality"], p["period"]): p["patient_count"] for p in db.query("SELECT * FROM cached_period_counts")}
+    assert periods == {("", "2024"): 2, ("", "2024-03"): 2, ("CT", "2024"): 2, ("CT", "2024-03"): 2}
     for table in ("cached_patient_dates", "cached_modality_dates"):
         rows = db.query(f"SELECT * FROM {table}")
         assert {(r["patient_orthanc_id"], r["name_key"], r["patient_id_key"], r["study_date"], r["previous_date"])

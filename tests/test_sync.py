@@ -124,6 +124,21 @@ def assert_study_dates_match_the_studies(db):
     kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["previous_date"],
              *(row[c] for c in carried)) for row in db.query("SELECT * FROM cached_modality_dates")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_modality_dates") == len(expected)
+    assert_period_counts_match_the_studies(db, studies)
+
+
+def assert_period_counts_match_the_studies(db, studies):
+    """Check cached_period_counts: how many patients had a study in each year and month (modality ''), and a
+    study of each modality in each."""
+    patients = {}
+    for study in studies:
+        date = study["study_date"]
+        for modality in ["", *filter(None, study["modalities"].split(","))]:
+            for period in ([date[:4], date[:7]] if date else []):
+                patients.setdefault((modality, period), set()).add(study["patient_orthanc_id"])
+    rows = db.query("SELECT * FROM cached_period_counts WHERE patient_count <> 0")
+    assert {(row["modality"], row["period"]): row["patient_count"] for row in rows} == {
+        key: len(own) for key, own in patients.items()}
 
 
 def kept_last_study_date_counts(db):
