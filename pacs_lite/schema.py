@@ -127,26 +127,17 @@ def create_study_date_tables(db):
     """Create cached_patient_dates and cached_modality_dates as version 10 has them: each date row carries its
     patient's name and PatientID. SQLite stores them in their keys (WITHOUT ROWID), as InnoDB stores every table,
     so that a date range reads each row's name in place."""
+    columns = """study_date CHAR(10) NOT NULL,
+        patient_orthanc_id CHAR(44) NOT NULL,
+        previous_date CHAR(10) NOT NULL,
+        patient_last_study_date CHAR(10) NOT NULL,
+        name_key VARCHAR(324) NOT NULL,
+        patient_id_key VARCHAR(64) NOT NULL"""
+    options = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     tables = [
-        """CREATE TABLE cached_patient_dates (
-            study_date CHAR(10) NOT NULL,
-            patient_orthanc_id CHAR(44) NOT NULL,
-            previous_date CHAR(10) NOT NULL,
-            patient_last_study_date CHAR(10) NOT NULL,
-            name_key VARCHAR(324) NOT NULL,
-            patient_id_key VARCHAR(64) NOT NULL,
-            PRIMARY KEY (study_date, patient_orthanc_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        """CREATE TABLE cached_modality_dates (
-            modality VARCHAR(16) NOT NULL,
-            study_date CHAR(10) NOT NULL,
-            patient_orthanc_id CHAR(44) NOT NULL,
-            previous_date CHAR(10) NOT NULL,
-            patient_last_study_date CHAR(10) NOT NULL,
-            name_key VARCHAR(324) NOT NULL,
-            patient_id_key VARCHAR(64) NOT NULL,
-            PRIMARY KEY (modality, study_date, patient_orthanc_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        f"CREATE TABLE cached_patient_dates ({columns}, PRIMARY KEY (study_date, patient_orthanc_id)) {options}",
+        f"CREATE TABLE cached_modality_dates (modality VARCHAR(16) NOT NULL, {columns}, "
+        f"PRIMARY KEY (modality, study_date, patient_orthanc_id)) {options}",
     ]
     for table in tables:
         for statement in statements_for(db, table):
