@@ -344,8 +344,8 @@ MIGRATIONS = {
         ), '')""",
     ],
     10: [
-        # Four-character prefixes too: a search of one four-letter word is counted and sorted as a set without
-        # counting its matches, and a longer word is bounded by its first four letters.
+        # Four-character prefixes too: a search of one four-letter word reads its exact total here and only sorts
+        # its matches, and a longer word is bounded by its first four letters.
         widen_name_prefixes,
         "DELETE FROM cached_name_prefixes",
         count_name_prefixes,
