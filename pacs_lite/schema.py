@@ -344,6 +344,8 @@ MIGRATIONS = {
         ), '')""",
     ],
     10: [
+        # Every step can run again: MariaDB commits each DDL statement by itself, so an upgrade that stopped
+        # part-way (a full disk, a killed process) is finished by running init-db again.
         # Four-character prefixes too: a search of one four-letter word reads its exact total here and only sorts
         # its matches, and a longer word is bounded by its first four letters.
         widen_name_prefixes,
@@ -351,6 +353,7 @@ MIGRATIONS = {
         count_name_prefixes,
         # How many patients have a name word starting with each prefix and a study of each modality (kept by
         # cache.save_patient_words): the exact total of a search of one short word with a modality filter.
+        "DROP TABLE IF EXISTS cached_name_prefix_modalities",
         """CREATE TABLE cached_name_prefix_modalities (
             prefix VARCHAR(4) NOT NULL,
             modality VARCHAR(16) NOT NULL,
@@ -360,14 +363,15 @@ MIGRATIONS = {
         count_name_prefix_modalities,
         # Each date row carries its patient's name and PatientID (kept by cache.save_study_dates): a search with a
         # date range that keeps fewer patients tests the range's own rows, without reading the patients.
-        "DROP TABLE cached_modality_dates",
-        "DROP TABLE cached_patient_dates",
+        "DROP TABLE IF EXISTS cached_modality_dates",
+        "DROP TABLE IF EXISTS cached_patient_dates",
         create_study_date_tables,
         "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates "
         "(patient_orthanc_id, modality, study_date)",
         "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
         # How many patients had a study in each year and month, and a study of each modality (modality '' for
         # any; kept by cache.save_study_dates): the total of a whole year or month.
+        "DROP TABLE IF EXISTS cached_period_counts",
         """CREATE TABLE cached_period_counts (
             modality VARCHAR(16) NOT NULL,
             period VARCHAR(7) NOT NULL,

@@ -188,6 +188,41 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
             assert db.query_value("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).endswith("WITHOUT ROWID")
 
 
+def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url, monkeypatch):
+    from pacs_lite import cache
+
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 9)
+    schema.init_db(db)
+    patient = "a" * 8 + "-aaaaaaaa" * 4
+    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, patient_id_key, last_study_date, modalities, "
+               "updated_at) VALUES (?, 'DOE JANE', 'P1', '2024-03-01', 'CT', '2026-01-02 03:04:05')", (patient,))
+    db.execute("INSERT INTO cached_studies (orthanc_id, patient_orthanc_id, study_uid, study_date, modalities, "
+               "updated_at) VALUES (?, ?, '1.2.3', '2024-03-01', 'CT', '2026-01-02 03:04:05')",
+               ("b" * 8 + "-bbbbbbbb" * 4, patient))
+    db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, modalities) "
+                   "VALUES (?, ?, 'DOE JANE', 'CT')", [("DOE", patient), ("JANE", patient)])
+    db.commit()
+    monkeypatch.undo()
+    save_study_dates = cache.save_study_dates
+
+    def stop(*_):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(cache, "save_study_dates", stop)  # the last step of version 10
+    with pytest.raises(RuntimeError, match="disk is full"):
+        schema.init_db(db)
+    assert schema.current_version(db) == 9
+    monkeypatch.setattr(cache, "save_study_dates", save_study_dates)
+    assert schema.init_db(db) == (9, schema.LATEST_VERSION)
+    assert [(r["study_date"], r["name_key"]) for r in db.query("SELECT * FROM cached_patient_dates")] == [
+        ("2024-03-01", "DOE JANE")]
+    periods = {(r["modality"], r["period"]): r["patient_count"] for r in db.query("SELECT * FROM cached_period_counts")}
+    assert periods == {("", "2024"): 1, ("", "2024-03"): 1, ("CT", "2024"): 1, ("CT", "2024-03"): 1}
+    assert db.query_value("SELECT patient_count FROM cached_name_prefix_modalities "
+                          "WHERE prefix = 'JANE' AND modality = 'CT'") == 1
+
+
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
     run("init-db")
     db = connect(database_url)
