@@ -1,17 +1,20 @@
 """SQL for the cache of Orthanc's metadata.
 
 cached_patients (with cached_patient_words, the words of their names, and
-cached_name_prefixes, how many patients each short word prefix has;
+cached_name_prefixes, how many patients each short word prefix has, and
+cached_name_prefix_modalities, with each modality;
 cached_patient_modalities, each patient under each modality of their
 studies, and cached_modality_counts, how many patients each modality has;
 cached_patient_dates and cached_modality_dates, each date of each patient's
-studies, and each modality and date, with the date before it;
+studies, and each modality and date, with the date before it, and
+cached_period_counts, how many patients had a study in each year and month;
 cached_last_study_dates, how many patients have their last study on each
 date),
 cached_referrals (each patient as each referring physician sees them),
 cached_studies, cached_series and sync_state.
 """
 
+import calendar
 import random
 from collections import Counter
 
@@ -267,8 +270,25 @@ def save_study_dates(db, patients):
 
 
 def periods(date):
-    """Return the year and the month of a study date ('2024', '2024-03'); none for an unknown date."""
-    return {date[:4], date[:7]} if date else set()
+    """Return the year and the month ('2024', '2024-03') whose whole range holds a study date, compared as text as
+    the worklist compares dates: none for an unknown date, and no month for an impossible one ('2024-02-30')."""
+    found = set()
+    for period in ({date[:4], date[:7]} if date else set()):
+        bounds = period_range(period)
+        if bounds and bounds[0] <= date <= bounds[1]:
+            found.add(period)
+    return found
+
+
+def period_range(period):
+    """Return the first and last dates of a year ('2024') or a month ('2024-03'); None for a month that is not one."""
+    if len(period) == 4:
+        return f"{period}-01-01", f"{period}-12-31"
+    year, month = int(period[:4]), int(period[5:])
+    if not 1 <= month <= 12:
+        return None
+    last_day = calendar.mdays[month] + (month == 2 and calendar.isleap(year))
+    return f"{period}-01", f"{period}-{last_day:02d}"
 
 
 def study_periods_of(db, patient_orthanc_ids):

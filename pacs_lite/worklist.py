@@ -42,11 +42,10 @@ with a date range, or a live break-glass grant, their patients are grouped
 from their visible studies instead (few, by nature).
 """
 
-import calendar
 import threading
 from dataclasses import dataclass, replace
 
-from pacs_lite.cache import PREFIX_LENGTHS
+from pacs_lite.cache import PREFIX_LENGTHS, period_range
 from pacs_lite.db import aggregated_datetime
 from pacs_lite.names import search_key
 from pacs_lite.sync import study_summary
@@ -572,14 +571,11 @@ def kept_count(query):
 def whole_period(query):
     """Return the year ('2024') or the month ('2024-03') that a query's date range is exactly; None for any other
     range."""
-    first, last = query.date_from, query.date_to
-    if not first or not last or first[:4] != last[:4]:
+    if not query.date_from or not query.date_to:
         return None
-    if first[5:] == "01-01" and last[5:] == "12-31":
-        return first[:4]
-    month_end = calendar.monthrange(int(first[:4]), int(first[5:7]))[1]
-    if first[:7] == last[:7] and first[8:] == "01" and last[8:] == f"{month_end:02d}":
-        return first[:7]
+    for period in (query.date_from[:4], query.date_from[:7]):
+        if period_range(period) == (query.date_from, query.date_to):
+            return period
     return None
 
 

@@ -531,6 +531,7 @@ DATED_STUDIES = {
     "d": [("20200105", ["CT", "MR"])],
     "e": [("20180101", ["US"]), ("20200601", ["CT"]), ("20220101", ["CT"]), ("20230101", ["MR"])],
     "f": [("20200105", ["CT"]), ("20200105", ["CT"])],
+    "g": [("20200230", ["CT"]), ("20201345", ["MR"])],  # impossible dates: in 2020 as text, in no month
 }
 
 
@@ -551,15 +552,15 @@ def test_a_date_range_keeps_the_patients_with_a_study_of_known_date_in_it(db, mo
                                           reverse=True),
                 "name": sorted(patients, key=lambda pid: (patients[pid]["name_key"], pid))}
     scope, state = Scope(user_id=1, referring_key=None), cache.get_sync_state(db)
-    # With whole years and months, whose totals are kept (2019, 2020-01, 2020-06, 2021-03).
+    # With whole years and months, whose totals are kept (2019, 2020, 2020-01, 2020-02, 2020-06, 2021-03).
     ranges = [(date_from, date_to)
-              for date_from in ("", "2019-01-01", "2020-01-01", "2020-01-05", "2020-01-06", "2020-06-01", "2021-01-01",
-                                "2021-03-01")
-              for date_to in ("", "2019-12-31", "2020-01-05", "2020-01-31", "2020-06-30", "2021-03-01", "2021-03-31",
-                              "2022-12-31", "2099-12-31")
+              for date_from in ("", "2019-01-01", "2020-01-01", "2020-01-05", "2020-01-06", "2020-02-01",
+                                "2020-06-01", "2021-01-01", "2021-03-01")
+              for date_to in ("", "2019-12-31", "2020-01-05", "2020-01-31", "2020-02-29", "2020-06-30", "2020-12-31",
+                              "2021-03-01", "2021-03-31", "2022-12-31", "2099-12-31")
               if (date_from or date_to) and not (date_to and date_from > date_to)]
     assert {worklist_sql.whole_period(worklist_sql.WorklistQuery(date_from=f, date_to=t)) for f, t in ranges} == {
-        None, "2019", "2020-01", "2020-06", "2021-03"}
+        None, "2019", "2020", "2020-01", "2020-02", "2020-06", "2021-03"}
     for (date_from, date_to), modality in itertools.product(ranges, ("", "CT", "MR", "US")):
         kept = {study["ParentPatient"] for study, series in studies
                 if study["MainDicomTags"]["StudyDate"]

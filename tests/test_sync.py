@@ -1,5 +1,6 @@
 """The cache sync against a real Orthanc, on SQLite and MariaDB."""
 
+import calendar
 import datetime
 import os
 import subprocess
@@ -127,14 +128,25 @@ def assert_study_dates_match_the_studies(db):
     assert_period_counts_match_the_studies(db, studies)
 
 
+def whole_periods(date):
+    """Return the year and the month whose whole range holds a date, compared as text as the worklist does (none
+    for '', no month for an impossible date)."""
+    if not date:
+        return []
+    found = [date[:4]] if f"{date[:4]}-01-01" <= date <= f"{date[:4]}-12-31" else []
+    month = int(date[5:7])
+    if 1 <= month <= 12 and f"{date[:7]}-01" <= date <= f"{date[:7]}-{calendar.monthrange(int(date[:4]), month)[1]}":
+        found.append(date[:7])
+    return found
+
+
 def assert_period_counts_match_the_studies(db, studies):
     """Check cached_period_counts: how many patients had a study in each year and month (modality ''), and a
     study of each modality in each."""
     patients = {}
     for study in studies:
-        date = study["study_date"]
         for modality in ["", *filter(None, study["modalities"].split(","))]:
-            for period in ([date[:4], date[:7]] if date else []):
+            for period in whole_periods(study["study_date"]):
                 patients.setdefault((modality, period), set()).add(study["patient_orthanc_id"])
     rows = db.query("SELECT * FROM cached_period_counts WHERE patient_count <> 0")
     assert {(row["modality"], row["period"]): row["patient_count"] for row in rows} == {
