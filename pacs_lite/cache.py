@@ -137,6 +137,7 @@ def save_patients(db, patients):
                    [values(p, PATIENT_COLUMNS) for p in patients])
     record_patients_change(db, before, {p["orthanc_id"]: p["last_study_date"] for p in patients})
     save_patient_words(db, patients)
+    save_name_prefix_patients(db, patients)
     save_patient_modalities(db, patients)
     save_study_dates(db, patients)
 
@@ -160,6 +161,17 @@ def save_patient_words(db, patients):
     after = {p["orthanc_id"]: (name_prefixes(p["name_key"].split()), modality_set(p["modalities"]))
              for p in patients}
     add_to_prefix_counts(db, before, after)
+
+
+def save_name_prefix_patients(db, patients):
+    """Replace the cached_name_prefix_patients rows of patients (dicts with orthanc_id, name_key, last_study_date
+    and modalities): one for each prefix of their name words (see name_prefixes), carrying the patient's last
+    study date and modalities, so that a search of one short word reads its matches newest first."""
+    delete_where_in(db, "cached_name_prefix_patients", "orthanc_id", [p["orthanc_id"] for p in patients])
+    rows = {(prefix, p["last_study_date"], p["orthanc_id"], p["modalities"])
+            for p in patients for prefix in name_prefixes(p["name_key"].split())}
+    db.executemany("INSERT INTO cached_name_prefix_patients (prefix, last_study_date, orthanc_id, modalities) "
+                   "VALUES (?, ?, ?, ?)", sorted(rows))
 
 
 def name_prefixes(words):
@@ -342,6 +354,7 @@ def delete_patients(db, orthanc_ids):
     add_to_counts(db, "cached_period_counts", ("modality", "period"),
                   count_change(study_periods_of(db, list(orthanc_ids)), {}))
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_name_prefix_patients", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)

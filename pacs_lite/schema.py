@@ -125,23 +125,46 @@ def fill_patient_modalities(db):
 
 def create_study_date_tables(db):
     """Create cached_patient_dates and cached_modality_dates as version 10 has them: each date row carries its
-    patient's name and PatientID. SQLite stores them in their keys (WITHOUT ROWID), as InnoDB stores every table,
-    so that a date range reads each row's name in place."""
+    patient's name and PatientID, read in place (see create_tables_in_their_keys)."""
     columns = """study_date CHAR(10) NOT NULL,
         patient_orthanc_id CHAR(44) NOT NULL,
         previous_date CHAR(10) NOT NULL,
         patient_last_study_date CHAR(10) NOT NULL,
         name_key VARCHAR(324) NOT NULL,
         patient_id_key VARCHAR(64) NOT NULL"""
-    options = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-    tables = [
-        f"CREATE TABLE cached_patient_dates ({columns}, PRIMARY KEY (study_date, patient_orthanc_id)) {options}",
+    create_tables_in_their_keys(db, [
+        f"CREATE TABLE cached_patient_dates ({columns}, PRIMARY KEY (study_date, patient_orthanc_id))",
         f"CREATE TABLE cached_modality_dates (modality VARCHAR(16) NOT NULL, {columns}, "
-        f"PRIMARY KEY (modality, study_date, patient_orthanc_id)) {options}",
-    ]
+        "PRIMARY KEY (modality, study_date, patient_orthanc_id))",
+    ])
+
+
+def create_name_prefix_patients(db):
+    """Create cached_name_prefix_patients: a row per patient and prefix of their name words, with their last
+    study date and modalities, ordered newest first within each prefix (see create_tables_in_their_keys)."""
+    create_tables_in_their_keys(db, ["""CREATE TABLE cached_name_prefix_patients (
+        prefix VARCHAR(4) NOT NULL,
+        last_study_date CHAR(10) NOT NULL,
+        orthanc_id CHAR(44) NOT NULL,
+        modalities VARCHAR(255) NOT NULL,
+        PRIMARY KEY (prefix, last_study_date, orthanc_id))"""])
+
+
+def create_tables_in_their_keys(db, tables):
+    """Run CREATE TABLE statements (MySQL dialect, without table options). SQLite stores the tables in their keys
+    (WITHOUT ROWID), as InnoDB stores every table, so that a range of the key reads each row's other columns in
+    place."""
     for table in tables:
-        for statement in statements_for(db, table):
+        for statement in statements_for(db, f"{table} ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"):
             db.execute(f"{statement} WITHOUT ROWID" if db.dialect == "sqlite" else statement)
+
+
+def fill_name_prefix_patients(db):
+    """Fill cached_name_prefix_patients from the cached patients."""
+    from pacs_lite import cache
+
+    cache.save_name_prefix_patients(db, db.query("SELECT orthanc_id, name_key, last_study_date, modalities "
+                                                 "FROM cached_patients"))
 
 
 def fill_study_dates(db):
@@ -379,6 +402,15 @@ MIGRATIONS = {
             PRIMARY KEY (modality, period)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         fill_study_dates,
+    ],
+    11: [
+        # Each patient under each prefix of their name words, newest first, with their modalities (kept by
+        # cache.save_patients): a search of one short word reads its page in this order, without sorting its
+        # matches. Every step can run again, as in version 10.
+        "DROP TABLE IF EXISTS cached_name_prefix_patients",
+        create_name_prefix_patients,
+        "CREATE INDEX cached_name_prefix_patients_patient ON cached_name_prefix_patients (orthanc_id)",
+        fill_name_prefix_patients,
     ],
 }
 

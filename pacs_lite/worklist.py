@@ -19,6 +19,11 @@ The query shape follows what is asked, so that an index serves every case:
 - a date range: its patients are the rows of cached_patient_dates (or
   cached_modality_dates, with a modality) in it whose date before is not,
   one each: counted and read from one index range, without grouping;
+- a search of one word of up to four characters, newest first, alone or
+  with a modality or a first date: its page is read along its prefix's rows
+  of cached_name_prefix_patients (each patient under each prefix of their
+  name words, newest first), and its total is the prefix's kept count (see
+  _page_along_name_prefix);
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from their
@@ -337,6 +342,9 @@ def list_patients(db, query, scope, sync_state):
     if not scope.sees_everything:
         return _list_visible_patients(db, query, scope)
     counted, by_patient_id = search_counts(db, query.search)
+    prefix = short_word_prefix(query, counted, by_patient_id)
+    if prefix is not None:
+        return _page_along_name_prefix(db, query, prefix, counted[0][1])
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
     filter_first = filter_bound is not None and filter_bound < search_bound
@@ -398,6 +406,39 @@ def _page_along_filter_index(db, query):
         "LIMIT ? OFFSET ?",
         [*total_params, value, *after_params, query.per_page, query.offset],
     )
+    if not page:
+        # Past the last page: the page says nothing of the total.
+        return [], int(db.query_value(total, total_params) or 0)
+    return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
+
+
+def _page_along_name_prefix(db, query, prefix, prefix_total):
+    """Return (page, total) of a search of one short word (see short_word_prefix), sorted by last study date.
+
+    Its matches are the rows of cached_name_prefix_patients under its prefix
+    (prefix_total of them), newest first: the page is read along them, a
+    modality or a first date tested on each row. The total of a modality is
+    kept (cached_name_prefix_modalities), and a first date's is counted on
+    the same rows; either is read in the page's statement.
+    """
+    condition, params = filter_condition(query, "x") if query.has_study_filter else ("1 = 1", [])
+    rows = f"cached_name_prefix_patients x WHERE x.prefix = ? AND {condition}"
+    total, total_params = None, []  # without a filter, the total is prefix_total
+    if modality_only(query):
+        total = "SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?"
+        total_params = [prefix, query.modality]
+    elif since_only(query):
+        total, total_params = f"SELECT COUNT(*) FROM {rows}", [prefix, *params]
+    total_column = f", ({total}) AS total" if total else ""
+    after, after_params = query.after_condition("x")
+    page = db.query(
+        f"SELECT {query.patient_fields}{total_column} FROM (SELECT x.orthanc_id, x.last_study_date FROM {rows} "
+        f"AND {after} {query.order_by('x')} LIMIT ? OFFSET ?) page "
+        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
+        [*total_params, prefix, *params, *after_params, query.per_page, query.offset],
+    )
+    if total is None:
+        return page, prefix_total
     if not page:
         # Past the last page: the page says nothing of the total.
         return [], int(db.query_value(total, total_params) or 0)
@@ -515,6 +556,22 @@ def kept_total(db, query, counted, by_patient_id):
     if counted:
         return total_from_prefix_counts(query, counted, by_patient_id)
     return kept_filter_total(db, query)
+
+
+def short_word_prefix(query, counted, by_patient_id):
+    """Return the prefix under which cached_name_prefix_patients holds a search's matches newest first; None
+    when it does not hold them all in the query's order.
+
+    That is the default sort, a search of one word of at most four characters
+    (counted: its search_counts) that starts no PatientID, and no filter but a
+    modality or a first date (see _page_along_name_prefix).
+    """
+    if query.sort != "last_study_date" or len(counted) != 1 or by_patient_id:
+        return None
+    if query.has_study_filter and not (modality_only(query) or since_only(query)):
+        return None
+    word = counted[0][0]
+    return word if len(word) <= max(PREFIX_LENGTHS) else None
 
 
 def total_from_prefix_modality_counts(db, query, counted, by_patient_id):

@@ -496,16 +496,45 @@ def test_a_search_of_one_short_word_is_sorted_without_counting_its_matches(radio
                                                                             expected):
     from pacs_lite import worklist as worklist_sql
 
-    # A word of up to four characters: its total is the kept count of its prefix, so its matches are only sorted.
-    # But "p" starts PETER and PHD and every PatientID: only a count of both together is exact.
+    # A word of up to four characters: its total is the kept count of its prefix, so its matches are only sorted
+    # (by name here; newest first, see the next test). But "p" starts PETER and PHD and every PatientID: only a
+    # count of both together is exact.
     read_few = worklist_sql._page_of_few_matches
     few = []
     monkeypatch.setattr(worklist_sql, "_page_of_few_matches", lambda *call: few.append(call) or read_few(*call))
-    everyone = patient_ids(worklist(radiologist, per_page=200))
-    body = worklist(radiologist, search=search, per_page=200)
+    everyone = patient_ids(worklist(radiologist, sort="name", per_page=200))
+    body = worklist(radiologist, search=search, sort="name", per_page=200)
     assert len(few) == (1 if expected is None else 0)
     expected = everyone if expected is None else [pid for pid in everyone if pid in expected]
     assert patient_ids(body) == expected and body["total"] == len(expected)
+
+
+@pytest.mark.parametrize("args", [{}, {"modality": "CT"}, {"modality": "MR"}, {"date_from": "2020-01-01"},
+                                  {"date_from": "2099-01-01"}])
+def test_a_search_of_one_short_word_is_read_newest_first_along_its_prefix(radiologist, db, monkeypatch, args):
+    from pacs_lite import worklist as worklist_sql
+
+    along = []
+    read_along = worklist_sql._page_along_name_prefix
+    monkeypatch.setattr(worklist_sql, "_page_along_name_prefix", lambda *call: along.append(call) or read_along(*call))
+    # The filter alone, and each search sorted by name, are read another way.
+    everyone = patient_ids(worklist(radiologist, **args, per_page=200))
+    searches = ("s", "ma", "mari", "jurg", "d", "山")
+    for search in searches:
+        found = set(patient_ids(worklist(radiologist, search=search, **args, sort="name", per_page=200)))
+        expected = [pid for pid in everyone if pid in found]
+        body = worklist(radiologist, search=search, **args, per_page=200)
+        assert patient_ids(body) == expected and body["total"] == len(expected), search
+        for page in (2, 50):
+            paged = worklist(radiologist, search=search, **args, per_page=2, page=page)
+            assert patient_ids(paged) == expected[2 * page - 2:2 * page] and paged["total"] == len(expected), search
+    assert len(along) == len(searches) * 3
+    assert any(worklist(radiologist, search=search, **args)["total"] for search in searches) == (
+        args.get("date_from") != "2099-01-01")
+    # The page is read from the prefix's rows.
+    db.execute("DELETE FROM cached_name_prefix_patients WHERE prefix = 'S'")
+    db.commit()
+    assert worklist(radiologist, search="s", **args)["patients"] == []
 
 
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
@@ -647,22 +676,25 @@ def test_a_short_word_with_a_modalitys_total_is_read_from_the_kept_count(radiolo
     kept = []
     monkeypatch.setattr(worklist_sql, "total_from_prefix_modality_counts",
                         lambda *call: kept.append(read_kept(*call)) or kept[-1])
-    everyone = patient_ids(worklist(radiologist, per_page=200))
-    for search, modality in itertools.product(("s", "ma", "mari", "d", "smith", "pl"), ("CT", "MR", "CR", "XA")):
-        with_modality = {p.patient_id for p in sample_plan.patients if any(
-            modality in {series.modality for series in study.series} for study in p.studies)}
-        found = set(patient_ids(worklist(radiologist, search=search, per_page=200))) & with_modality
-        body = worklist(radiologist, search=search, modality=modality, per_page=200)
-        assert patient_ids(body) == [pid for pid in everyone if pid in found] and body["total"] == len(found), (
-            search, modality)
-    # Read for the short words that start no PatientID (every PatientID starts with PL), and none else.
-    assert len(kept) == 6 * 4 and sum(total is not None for total in kept) == 4 * 4
+    for sort in ("last_study_date", "name"):
+        everyone = patient_ids(worklist(radiologist, sort=sort, per_page=200))
+        for search, modality in itertools.product(("s", "ma", "mari", "d", "smith", "pl"), ("CT", "MR", "CR", "XA")):
+            with_modality = {p.patient_id for p in sample_plan.patients if any(
+                modality in {series.modality for series in study.series} for study in p.studies)}
+            found = set(patient_ids(worklist(radiologist, search=search, per_page=200))) & with_modality
+            body = worklist(radiologist, search=search, modality=modality, sort=sort, per_page=200)
+            assert patient_ids(body) == [pid for pid in everyone if pid in found] and body["total"] == len(found), (
+                search, modality, sort)
+    # Sorted by name, read for the short words that start no PatientID (every PatientID starts with PL), and none
+    # else; newest first, the short words read theirs with their page (see the next test), and the others none.
+    assert len(kept) == 6 * 4 + 2 * 4 and sum(total is not None for total in kept) == 4 * 4
     # The total is the kept count's.
     db.execute("UPDATE cached_name_prefix_modalities SET patient_count = patient_count + 1000 "
                "WHERE prefix = 'S' AND modality = 'CT'")
     db.commit()
-    assert worklist(radiologist, search="s", modality="CT")["total"] == len(
-        set(patient_ids(worklist(radiologist, search="s", modality="CT", per_page=200)))) + 1000
+    for sort in ("last_study_date", "name"):
+        assert worklist(radiologist, search="s", modality="CT", sort=sort)["total"] == len(
+            set(patient_ids(worklist(radiologist, search="s", modality="CT", per_page=200)))) + 1000
 
 
 @pytest.mark.parametrize("args", [{}, {"search": "s"}, {"search": "pl00"}, {"modality": "CT"},
@@ -742,7 +774,8 @@ def without_cache_age(body):
 
 @pytest.mark.parametrize("user, args", [
     ("radiologist", {}), ("radiologist", {"sort": "name"}), ("radiologist", {"sort": "patient_id", "order": "desc"}),
-    ("radiologist", {"search": "s"}), ("radiologist", {"modality": "CT"}),
+    ("radiologist", {"search": "s"}), ("radiologist", {"search": "m", "modality": "CT"}),
+    ("radiologist", {"search": "a", "date_from": "2016-01-01"}), ("radiologist", {"modality": "CT"}),
     ("radiologist", {"modality": "MR", "order": "asc"}), ("radiologist", {"date_from": "2018-01-01"}),
     ("radiologist", {"date_from": "2018-01-01", "date_to": "2022-12-31", "sort": "name"}),
     ("radiologist", {"date_from": "2016-01-01", "date_to": "2023-12-31", "modality": "MR"}),

@@ -223,6 +223,36 @@ def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url
                           "WHERE prefix = 'JANE' AND modality = 'CT'") == 1
 
 
+def test_version_11_files_each_patient_under_their_name_prefixes_even_when_run_again(database_url, monkeypatch):
+    from pacs_lite import cache
+
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 10)
+    schema.init_db(db)
+    patient = "a" * 8 + "-aaaaaaaa" * 4
+    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
+               "VALUES (?, 'DOE JO', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')", (patient,))
+    db.commit()
+    monkeypatch.undo()
+    save_name_prefix_patients = cache.save_name_prefix_patients
+
+    def stop(*_):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(cache, "save_name_prefix_patients", stop)  # the last step of version 11
+    with pytest.raises(RuntimeError, match="disk is full"):
+        schema.init_db(db)
+    assert schema.current_version(db) == 10
+    monkeypatch.setattr(cache, "save_name_prefix_patients", save_name_prefix_patients)
+    assert schema.init_db(db) == (10, schema.LATEST_VERSION)
+    rows = {(r["prefix"], r["last_study_date"], r["orthanc_id"], r["modalities"])
+            for r in db.query("SELECT * FROM cached_name_prefix_patients")}
+    assert rows == {(prefix, "2024-03-01", patient, "CT,MR") for prefix in ("D", "DO", "DOE", "J", "JO")}
+    if db.dialect == "sqlite":  # stored in its key, as InnoDB does
+        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_name_prefix_patients'").endswith(
+            "WITHOUT ROWID")
+
+
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
     run("init-db")
     db = connect(database_url)

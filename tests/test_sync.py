@@ -66,6 +66,7 @@ def assert_patients_match_their_studies(db):
     assert kept_prefix_counts(db) == counted_prefix_counts(db)
     assert kept_prefix_modality_counts(db) == counted_prefix_modality_counts(db)
     assert_words_carry_their_patient(db)
+    assert_name_prefixes_carry_their_patient(db)
     assert_patient_counts_match_the_patients(db)
     assert_referrals_match_their_studies(db)
 
@@ -80,6 +81,17 @@ def assert_words_carry_their_patient(db):
     kept = {(row["word"], row["patient_orthanc_id"], row["name_key"], row["last_study_date"], row["modalities"])
             for row in db.query("SELECT * FROM cached_patient_words")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_words") == len(expected)
+
+
+def assert_name_prefixes_carry_their_patient(db):
+    """Check cached_name_prefix_patients: a row per patient and prefix of the kept lengths of their name words,
+    carrying the patient's last study date and modalities."""
+    expected = {(word[:length], patient["orthanc_id"], patient["last_study_date"], patient["modalities"])
+                for patient in db.query("SELECT orthanc_id, name_key, last_study_date, modalities FROM cached_patients")
+                for word in patient["name_key"].split() for length in cache.PREFIX_LENGTHS}
+    kept = {(row["prefix"], row["orthanc_id"], row["last_study_date"], row["modalities"])
+            for row in db.query("SELECT * FROM cached_name_prefix_patients")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_name_prefix_patients") == len(expected)
 
 
 def assert_patient_counts_match_the_patients(db):
