@@ -343,7 +343,7 @@ def list_patients(db, query, scope, sync_state):
         return _list_visible_patients(db, query, scope)
     counted, by_patient_id = search_counts(db, query.search)
     prefix = short_word_prefix(query, counted, by_patient_id)
-    if prefix is not None:
+    if prefix is not None and (not query.has_study_filter or modality_only(query) or since_only(query)):
         return _page_along_name_prefix(db, query, prefix, counted[0][1])
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
@@ -370,11 +370,15 @@ def list_patients(db, query, scope, sync_state):
         total = db.query_value(f"SELECT COUNT(*) FROM ({sql}) m", params)
     if total == 0:
         return [], 0
-    # Many matches: walk the sort index and test each patient; the page fills within a few rows. A page so far
-    # down that the walk would test too many patients is read from the matches, sorted.
-    tested = (query.offset + query.per_page) * sync_state["patient_count"] / total  # about, before the page fills
+    # Many matches: walk the sort index and test each patient (or the rows of a short word's prefix, newest first,
+    # testing the date range); the page fills within a few rows. A page so far down that the walk would test too
+    # many is read from the matches, sorted.
+    walked = counted[0][1] if prefix is not None else sync_state["patient_count"]
+    tested = (query.offset + query.per_page) * walked / total  # about, before the page fills
     if not query.after and tested > total * MAX_WALK_PER_MATCH:
         return _page_of_sorted_matches(db, query, *sort_keys_of(query, sql, params)), total
+    if prefix is not None:
+        return _read_along_name_prefix(db, query, prefix), total
     condition, condition_params = patient_condition(query)
     after, after_params = query.after_condition()
     rows = db.query(
@@ -413,36 +417,48 @@ def _page_along_filter_index(db, query):
 
 
 def _page_along_name_prefix(db, query, prefix, prefix_total):
-    """Return (page, total) of a search of one short word (see short_word_prefix), sorted by last study date.
+    """Return (page, total) of a search of one short word (see short_word_prefix), alone or with a modality or a
+    first date, sorted by last study date.
 
-    Its matches are the rows of cached_name_prefix_patients under its prefix
-    (prefix_total of them), newest first: the page is read along them, a
-    modality or a first date tested on each row. The total of a modality is
-    kept (cached_name_prefix_modalities), and a first date's is counted on
-    the same rows; either is read in the page's statement.
+    The page is read along the prefix's rows (see _read_along_name_prefix).
+    Alone, its total is the prefix's count (prefix_total); with a modality,
+    the kept count of both (cached_name_prefix_modalities); with a first
+    date, counted on the same rows. Either is read in the page's statement.
     """
-    condition, params = filter_condition(query, "x") if query.has_study_filter else ("1 = 1", [])
-    rows = f"cached_name_prefix_patients x WHERE x.prefix = ? AND {condition}"
-    total, total_params = None, []  # without a filter, the total is prefix_total
+    if not query.has_study_filter:
+        return _read_along_name_prefix(db, query, prefix), prefix_total
     if modality_only(query):
         total = "SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?"
         total_params = [prefix, query.modality]
-    elif since_only(query):
-        total, total_params = f"SELECT COUNT(*) FROM {rows}", [prefix, *params]
-    total_column = f", ({total}) AS total" if total else ""
-    after, after_params = query.after_condition("x")
-    page = db.query(
-        f"SELECT {query.patient_fields}{total_column} FROM (SELECT x.orthanc_id, x.last_study_date FROM {rows} "
-        f"AND {after} {query.order_by('x')} LIMIT ? OFFSET ?) page "
-        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
-        [*total_params, prefix, *params, *after_params, query.per_page, query.offset],
-    )
-    if total is None:
-        return page, prefix_total
+    else:
+        rows, params = name_prefix_rows(query, prefix)
+        total, total_params = f"SELECT COUNT(*) FROM {rows}", params
+    page = _read_along_name_prefix(db, query, prefix, (total, total_params))
     if not page:
         # Past the last page: the page says nothing of the total.
         return [], int(db.query_value(total, total_params) or 0)
     return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
+
+
+def _read_along_name_prefix(db, query, prefix, total=None):
+    """Read the page of a search of one short word newest first, along its prefix's rows (see name_prefix_rows);
+    total: (SQL, params) of a value each row carries as `total`, or None."""
+    rows, params = name_prefix_rows(query, prefix)
+    total_column, total_params = (f", ({total[0]}) AS total", total[1]) if total else ("", [])
+    after, after_params = query.after_condition("x")
+    return db.query(
+        f"SELECT {query.patient_fields}{total_column} FROM (SELECT x.orthanc_id, x.last_study_date FROM {rows} "
+        f"AND {after} {query.order_by('x')} LIMIT ? OFFSET ?) page "
+        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
+        [*total_params, *params, *after_params, query.per_page, query.offset],
+    )
+
+
+def name_prefix_rows(query, prefix):
+    """Return (FROM clause with its WHERE, params) of the rows `x` of cached_name_prefix_patients under a prefix
+    that the query's filters keep."""
+    condition, params = filter_condition(query, "x") if query.has_study_filter else ("1 = 1", [])
+    return f"cached_name_prefix_patients x WHERE x.prefix = ? AND {condition}", [prefix, *params]
 
 
 def _page_of_few_matches(db, query, source, params):
@@ -562,13 +578,10 @@ def short_word_prefix(query, counted, by_patient_id):
     """Return the prefix under which cached_name_prefix_patients holds a search's matches newest first; None
     when it does not hold them all in the query's order.
 
-    That is the default sort, a search of one word of at most four characters
-    (counted: its search_counts) that starts no PatientID, and no filter but a
-    modality or a first date (see _page_along_name_prefix).
+    That is the default sort, and a search of one word of at most four
+    characters (counted: its search_counts) that starts no PatientID.
     """
     if query.sort != "last_study_date" or len(counted) != 1 or by_patient_id:
-        return None
-    if query.has_study_filter and not (modality_only(query) or since_only(query)):
         return None
     word = counted[0][0]
     return word if len(word) <= max(PREFIX_LENGTHS) else None
