@@ -23,7 +23,8 @@ The query shape follows what is asked, so that an index serves every case:
   with a modality or a first date: its page is read along its prefix's rows
   of cached_name_prefix_patients (each patient under each prefix of their
   name words, newest first), and its total is the prefix's kept count (see
-  _page_along_name_prefix);
+  _page_along_name_prefix); with a date range, its many matches are walked
+  along the same rows;
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from their
