@@ -140,6 +140,7 @@ def save_patients(db, patients):
     save_name_prefix_patients(db, patients)
     save_patient_modalities(db, patients)
     save_study_dates(db, patients)
+    save_period_patients(db, patients)
 
 
 def save_patient_words(db, patients):
@@ -281,6 +282,19 @@ def save_study_dates(db, patients):
     add_to_counts(db, "cached_period_counts", ("modality", "period"), count_change(before, after))
 
 
+def save_period_patients(db, patients):
+    """Replace the cached_period_patients rows of patients (dicts with orthanc_id and last_study_date), from
+    their date rows (saved before): one for each year and month in which they had a study, and a study of each
+    modality (modality '' for any), carrying their last study date, so that the page of a whole year or month is
+    read newest first."""
+    last_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
+    delete_where_in(db, "cached_period_patients", "orthanc_id", list(last_dates))
+    db.executemany("INSERT INTO cached_period_patients (modality, period, last_study_date, orthanc_id) "
+                   "VALUES (?, ?, ?, ?)", [(modality, period, last_dates[patient_id], patient_id)
+                                           for patient_id, own in sorted(study_periods_of(db, list(last_dates)).items())
+                                           for modality, period in sorted(own)])
+
+
 def periods(date):
     """Return the year and the month ('2024', '2024-03') whose whole range holds a study date, compared as text as
     the worklist compares dates: none for an unknown date, and no month for an impossible one ('2024-02-30')."""
@@ -358,6 +372,7 @@ def delete_patients(db, orthanc_ids):
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_period_patients", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_referrals", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patients", "orthanc_id", orthanc_ids)
     record_patients_change(db, before, {})

@@ -150,6 +150,24 @@ def create_name_prefix_patients(db):
         PRIMARY KEY (prefix, last_study_date, orthanc_id))"""])
 
 
+def create_period_patients(db):
+    """Create cached_period_patients: a row per patient and year or month in which they had a study (and of each
+    modality), with their last study date, ordered newest first within each (see create_tables_in_their_keys)."""
+    create_tables_in_their_keys(db, ["""CREATE TABLE cached_period_patients (
+        modality VARCHAR(16) NOT NULL,
+        period VARCHAR(7) NOT NULL,
+        last_study_date CHAR(10) NOT NULL,
+        orthanc_id CHAR(44) NOT NULL,
+        PRIMARY KEY (modality, period, last_study_date, orthanc_id))"""])
+
+
+def fill_period_patients(db):
+    """Fill cached_period_patients from the cached patients and their date rows."""
+    from pacs_lite import cache
+
+    cache.save_period_patients(db, db.query("SELECT orthanc_id, last_study_date FROM cached_patients"))
+
+
 def create_tables_in_their_keys(db, tables):
     """Run CREATE TABLE statements (MySQL dialect, without table options). SQLite stores the tables in their keys
     (WITHOUT ROWID), as InnoDB stores every table, so that a range of the key reads each row's other columns in
@@ -411,6 +429,15 @@ MIGRATIONS = {
         create_name_prefix_patients,
         "CREATE INDEX cached_name_prefix_patients_patient ON cached_name_prefix_patients (orthanc_id)",
         fill_name_prefix_patients,
+    ],
+    12: [
+        # Each patient under each year and month in which they had a study, and had a study of each modality
+        # (modality '' for any), newest first (kept by cache.save_study_dates): a whole year or month reads its page
+        # in this order. Every step can run again, as in version 10.
+        "DROP TABLE IF EXISTS cached_period_patients",
+        create_period_patients,
+        "CREATE INDEX cached_period_patients_patient ON cached_period_patients (orthanc_id)",
+        fill_period_patients,
     ],
 }
 

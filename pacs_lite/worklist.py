@@ -12,10 +12,12 @@ The query shape follows what is asked, so that an index serves every case:
   is read in index order (a deep page from the page anchor before it: the
   cursor of every hundredth row of the sort, found once per change of the
   cached patients);
-- a modality or a first date alone, newest first: the page is read along
-  the filter's own index (cached_patient_modalities, or the last-study index:
-  a date range reaching past the newest study is open at its end) and the
-  total from kept counts (cached_modality_counts, cached_last_study_dates);
+- a modality or a first date alone, or a whole year or month (with a
+  modality or not), newest first: the page is read along the filter's own
+  index (cached_patient_modalities, the last-study index: a date range
+  reaching past the newest study is open at its end, or
+  cached_period_patients) and the total from kept counts
+  (cached_modality_counts, cached_last_study_dates, cached_period_counts);
 - a date range: its patients are the rows of cached_patient_dates (or
   cached_modality_dates, with a modality) in it whose date before is not,
   one each: counted and read from one index range, without grouping;
@@ -352,7 +354,8 @@ def list_patients(db, query, scope, sync_state):
     matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
-    if not counted and query.sort == "last_study_date" and (modality_only(query) or since_only(query)):
+    if not counted and query.sort == "last_study_date" and (
+            modality_only(query) or since_only(query) or whole_period(query)):
         return _page_along_filter_index(db, query)
     sql, params = matches
     kept = kept_total(db, query, counted, by_patient_id)
@@ -391,25 +394,30 @@ def list_patients(db, query, scope, sync_state):
 
 
 def _page_along_filter_index(db, query):
-    """Return (page, total) of a modality alone or a first date alone, sorted by last study date.
+    """Return (page, total) of a modality alone, a first date alone, or a whole year or month (with a modality or
+    not), sorted by last study date.
 
     Every row of the filter's index matches (cached_patient_modalities for a
-    modality, the last-study index of cached_patients for a first date): the
-    page is read along it, and its total from the kept counts (see
-    kept_total), in one statement.
+    modality, the last-study index of cached_patients for a first date,
+    cached_period_patients for a year or month): the page is read along it,
+    and its total from the kept counts (see kept_count), in one statement.
     """
     if modality_only(query):
-        alias, value = "m", query.modality
+        alias, params = "m", [query.modality]
         rows = "cached_patient_modalities m JOIN cached_patients p ON p.orthanc_id = m.orthanc_id WHERE m.modality = ?"
-    else:
-        alias, value = "p", query.date_from
+    elif since_only(query):
+        alias, params = "p", [query.date_from]
         rows = "cached_patients p WHERE p.last_study_date >= ?"
+    else:
+        alias, params = "x", [query.modality, whole_period(query)]
+        rows = ("cached_period_patients x JOIN cached_patients p ON p.orthanc_id = x.orthanc_id "
+                "WHERE x.modality = ? AND x.period = ?")
     total, total_params = kept_count(query)
     after, after_params = query.after_condition(alias)
     page = db.query(
         f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
         "LIMIT ? OFFSET ?",
-        [*total_params, value, *after_params, query.per_page, query.offset],
+        [*total_params, *params, *after_params, query.per_page, query.offset],
     )
     if not page:
         # Past the last page: the page says nothing of the total.

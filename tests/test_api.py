@@ -642,18 +642,27 @@ def test_a_search_with_filters_keeps_the_patients_both_keep(radiologist, sample_
                                           ({"date_from": "2016-03-01", "date_to": "2016-03-31", "modality": "CT"},
                                            "2016-03"),
                                           ({"date_from": "2024-02-01", "date_to": "2024-02-29"}, "2024-02")])
-def test_a_whole_year_or_months_total_is_read_from_the_kept_count(radiologist, db, sample_plan, args, period):
+def test_a_whole_year_or_months_page_and_total_are_read_from_what_the_cache_keeps(radiologist, db, sample_plan, args,
+                                                                                  period):
     first, last = args["date_from"].replace("-", ""), args["date_to"].replace("-", "")
     expected = {p.patient_id for p in sample_plan.patients for s in p.studies
                 if first <= s.study_date <= last and args.get("modality", s.modalities[0]) in s.modalities}
+    everyone = patient_ids(worklist(radiologist, per_page=200))
     counted = worklist(radiologist, **args, per_page=200)
-    assert set(patient_ids(counted)) == expected and counted["total"] == len(expected)
+    assert patient_ids(counted) == [pid for pid in everyone if pid in expected] and counted["total"] == len(expected)
+    # Sorted by name, the same patients, found another way.
+    assert set(patient_ids(worklist(radiologist, **args, sort="name", per_page=200))) == expected
     db.execute("UPDATE cached_period_counts SET patient_count = patient_count + 1000 WHERE modality = ? AND period = ?",
                (args.get("modality", ""), period))
     db.commit()
     assert db.query_value("SELECT COUNT(*) FROM cached_period_counts WHERE modality = ? AND period = ?",
                           (args.get("modality", ""), period)) == (1 if expected else 0)
     assert worklist(radiologist, **args)["total"] == (len(expected) + 1000 if expected else 0)
+    # Newest first, the page is read along the period's rows of cached_period_patients.
+    db.execute("DELETE FROM cached_period_patients WHERE modality = ? AND period = ?",
+               (args.get("modality", ""), period))
+    db.commit()
+    assert worklist(radiologist, **args)["patients"] == []
 
 
 def test_a_modality_filters_total_is_read_from_the_kept_count(radiologist, db, monkeypatch):

@@ -253,6 +253,45 @@ def test_version_11_files_each_patient_under_their_name_prefixes_even_when_run_a
             "WITHOUT ROWID")
 
 
+def test_version_12_files_each_patient_under_their_years_and_months_even_when_run_again(database_url, monkeypatch):
+    from pacs_lite import cache
+
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 11)
+    schema.init_db(db)
+    patient = "a" * 8 + "-aaaaaaaa" * 4
+    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
+               "VALUES (?, 'DOE JO', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')", (patient,))
+    carried = ("2024-03-01", "DOE JO", "")
+    db.executemany("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, previous_date, "
+                   "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?)",
+                   [("2019-05-06", patient, "", *carried), ("2024-03-01", patient, "2019-05-06", *carried)])
+    db.executemany("INSERT INTO cached_modality_dates (modality, study_date, patient_orthanc_id, previous_date, "
+                   "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [("MR", "2019-05-06", patient, "", *carried), ("CT", "2024-03-01", patient, "", *carried)])
+    db.commit()
+    monkeypatch.undo()
+    save_period_patients = cache.save_period_patients
+
+    def stop(*_):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(cache, "save_period_patients", stop)  # the last step of version 12
+    with pytest.raises(RuntimeError, match="disk is full"):
+        schema.init_db(db)
+    assert schema.current_version(db) == 11
+    monkeypatch.setattr(cache, "save_period_patients", save_period_patients)
+    assert schema.init_db(db) == (11, schema.LATEST_VERSION)
+    rows = {(r["modality"], r["period"], r["last_study_date"], r["orthanc_id"])
+            for r in db.query("SELECT * FROM cached_period_patients")}
+    assert rows == {(modality, period, "2024-03-01", patient)
+                    for modality, period in (("", "2019"), ("", "2019-05"), ("MR", "2019"), ("MR", "2019-05"),
+                                             ("", "2024"), ("", "2024-03"), ("CT", "2024"), ("CT", "2024-03"))}
+    if db.dialect == "sqlite":  # stored in its key, as InnoDB does
+        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_period_patients'").endswith(
+            "WITHOUT ROWID")
+
+
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
     run("init-db")
     db = connect(database_url)

@@ -154,7 +154,7 @@ def whole_periods(date):
 
 def assert_period_counts_match_the_studies(db, studies):
     """Check cached_period_counts: how many patients had a study in each year and month (modality ''), and a
-    study of each modality in each."""
+    study of each modality in each; and cached_period_patients: those patients, with their last study date."""
     patients = {}
     for study in studies:
         for modality in ["", *filter(None, study["modalities"].split(","))]:
@@ -163,6 +163,13 @@ def assert_period_counts_match_the_studies(db, studies):
     rows = db.query("SELECT * FROM cached_period_counts WHERE patient_count <> 0")
     assert {(row["modality"], row["period"]): row["patient_count"] for row in rows} == {
         key: len(own) for key, own in patients.items()}
+    last_dates = {p["orthanc_id"]: p["last_study_date"]
+                  for p in db.query("SELECT orthanc_id, last_study_date FROM cached_patients")}
+    expected = {(modality, period, last_dates[patient], patient)
+                for (modality, period), own in patients.items() for patient in own}
+    kept = {(row["modality"], row["period"], row["last_study_date"], row["orthanc_id"])
+            for row in db.query("SELECT * FROM cached_period_patients")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_period_patients") == len(expected)
 
 
 def kept_last_study_date_counts(db):
