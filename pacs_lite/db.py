@@ -32,6 +32,7 @@ from flask import current_app, g
 
 from pacs_lite.config import ConfigError
 
+MMAP_SIZE = 1 << 40  # a SQLite file mapped whole, up to the most SQLite maps
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # MySQL errors meaning the database or its tables are gone (dropped, restored elsewhere): 1049, 1146.
 MYSQL_SCHEMA_GONE = (1049, 1146)
@@ -150,9 +151,11 @@ class Database:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 # Each waitress thread has its own connection: give each a useful page cache, and let the
-                # operating system's file cache serve reads (mmap) instead of copying pages.
+                # operating system's file cache serve reads (mmap) instead of copying pages, for as much of the
+                # file as SQLite maps (it caps the size asked: 2 GiB in Python's build). Pages past the map are
+                # read into the page cache, one copy per connection.
                 conn.execute("PRAGMA cache_size = -65536")
-                conn.execute("PRAGMA mmap_size = 1073741824")
+                conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
                 return conn
             return pymysql.connect(
                 host=self.url.host,
