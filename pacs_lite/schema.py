@@ -92,6 +92,45 @@ def widen_name_prefixes(db):
         db.execute(f"ALTER TABLE cached_name_prefixes MODIFY prefix VARCHAR({max(cache.PREFIX_LENGTHS)}) NOT NULL")
 
 
+REFERRAL_COLUMNS = """referring_physician_key VARCHAR(324) NOT NULL,
+    orthanc_id CHAR(44) NOT NULL,
+    patient_id VARCHAR(64) NOT NULL DEFAULT '',
+    patient_name VARCHAR(324) NOT NULL DEFAULT '',
+    name_key VARCHAR(324) NOT NULL DEFAULT '',
+    patient_id_key VARCHAR(64) NOT NULL DEFAULT '',
+    birth_date CHAR(10) NOT NULL DEFAULT '',
+    sex VARCHAR(16) NOT NULL DEFAULT '',
+    study_count INTEGER NOT NULL DEFAULT 0,
+    last_study_date CHAR(10) NOT NULL DEFAULT '',
+    modalities VARCHAR(255) NOT NULL DEFAULT '',
+    last_arrival_at DATETIME NULL,
+    updated_at DATETIME NOT NULL,
+    PRIMARY KEY (referring_physician_key, orthanc_id)"""
+REFERRAL_INDEXES = [
+    "CREATE INDEX cached_referrals_patient ON cached_referrals (orthanc_id)",
+    "CREATE INDEX cached_referrals_last_study ON cached_referrals "
+    "(referring_physician_key, last_study_date, orthanc_id)",
+    "CREATE INDEX cached_referrals_name ON cached_referrals (referring_physician_key, name_key, orthanc_id)",
+    "CREATE INDEX cached_referrals_patient_id ON cached_referrals "
+    "(referring_physician_key, patient_id_key, orthanc_id)",
+]
+
+
+def keep_referrals_in_their_key(db):
+    """On SQLite, store cached_referrals in its primary key alone (WITHOUT ROWID), as InnoDB stores every table: a
+    referring doctor's patients are then side by side, and a search among them reads few pages. MySQL has nothing
+    to do. A copy left by a run that stopped part-way is dropped first."""
+    if db.dialect != "sqlite":
+        return
+    db.execute("DROP TABLE IF EXISTS cached_referrals_by_key")
+    db.execute(f"CREATE TABLE cached_referrals_by_key ({REFERRAL_COLUMNS}) WITHOUT ROWID")
+    db.execute("INSERT INTO cached_referrals_by_key SELECT * FROM cached_referrals")
+    db.execute("DROP TABLE cached_referrals")
+    db.execute("ALTER TABLE cached_referrals_by_key RENAME TO cached_referrals")
+    for statement in REFERRAL_INDEXES:
+        db.execute(statement)
+
+
 def keep_words_in_their_key(db):
     """On SQLite, store cached_patient_words in its primary key alone (WITHOUT ROWID), as InnoDB stores every
     table: a word's range then reads each row's name_key without a second lookup. MySQL has nothing to do."""
@@ -261,28 +300,9 @@ MIGRATIONS = {
             SELECT MAX(s.first_seen_at) FROM cached_studies s WHERE s.patient_orthanc_id = cached_patients.orthanc_id)""",
         # Each patient as each referring physician sees them (their referred studies only): a referring
         # doctor's worklist is then read like everyone's, along an index (kept by sync.refresh_patients).
-        """CREATE TABLE cached_referrals (
-            referring_physician_key VARCHAR(324) NOT NULL,
-            orthanc_id CHAR(44) NOT NULL,
-            patient_id VARCHAR(64) NOT NULL DEFAULT '',
-            patient_name VARCHAR(324) NOT NULL DEFAULT '',
-            name_key VARCHAR(324) NOT NULL DEFAULT '',
-            patient_id_key VARCHAR(64) NOT NULL DEFAULT '',
-            birth_date CHAR(10) NOT NULL DEFAULT '',
-            sex VARCHAR(16) NOT NULL DEFAULT '',
-            study_count INTEGER NOT NULL DEFAULT 0,
-            last_study_date CHAR(10) NOT NULL DEFAULT '',
-            modalities VARCHAR(255) NOT NULL DEFAULT '',
-            last_arrival_at DATETIME NULL,
-            updated_at DATETIME NOT NULL,
-            PRIMARY KEY (referring_physician_key, orthanc_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        "CREATE INDEX cached_referrals_patient ON cached_referrals (orthanc_id)",
-        "CREATE INDEX cached_referrals_last_study ON cached_referrals "
-        "(referring_physician_key, last_study_date, orthanc_id)",
-        "CREATE INDEX cached_referrals_name ON cached_referrals (referring_physician_key, name_key, orthanc_id)",
-        "CREATE INDEX cached_referrals_patient_id ON cached_referrals "
-        "(referring_physician_key, patient_id_key, orthanc_id)",
+        f"CREATE TABLE cached_referrals ({REFERRAL_COLUMNS}) "
+        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        *REFERRAL_INDEXES,
         fill_referrals,
         # A referring doctor's worklist with filters or break-glass grants, read from this index alone.
         drop_referring_index,
@@ -438,6 +458,9 @@ MIGRATIONS = {
         create_period_patients,
         "CREATE INDEX cached_period_patients_patient ON cached_period_patients (orthanc_id)",
         fill_period_patients,
+    ],
+    13: [
+        keep_referrals_in_their_key,
     ],
 }
 

@@ -292,6 +292,32 @@ def test_version_12_files_each_patient_under_their_years_and_months_even_when_ru
             "WITHOUT ROWID")
 
 
+def test_version_13_keeps_every_referral_and_stores_them_in_their_key_on_sqlite(database_url, monkeypatch):
+    db = connect(database_url)
+    monkeypatch.setattr(schema, "LATEST_VERSION", 12)
+    schema.init_db(db)
+    patient = "a" * 8 + "-aaaaaaaa" * 4
+    referrals = [("HOUSE GREGORY", patient, "DOE JO"), ("WILSON JAMES", patient, "DOE JO")]
+    db.executemany("INSERT INTO cached_referrals (referring_physician_key, orthanc_id, name_key, last_study_date, "
+                   "updated_at) VALUES (?, ?, ?, '2024-03-01', '2026-01-02 03:04:05')", referrals)
+    if db.dialect == "sqlite":  # what a run that stopped part-way leaves
+        db.execute("CREATE TABLE cached_referrals_by_key (referring_physician_key VARCHAR(324))")
+    db.commit()
+    monkeypatch.undo()
+    assert schema.init_db(db) == (12, schema.LATEST_VERSION)
+    kept = db.query("SELECT referring_physician_key, orthanc_id, name_key FROM cached_referrals "
+                    "ORDER BY referring_physician_key")
+    assert [tuple(row.values()) for row in kept] == referrals
+    if db.dialect == "sqlite":
+        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_referrals'").endswith(
+            "WITHOUT ROWID")
+        indexes = {row["name"] for row in db.query("SELECT name FROM sqlite_master WHERE tbl_name = 'cached_referrals' "
+                                                   "AND type = 'index' AND sql IS NOT NULL")}
+        assert indexes == {"cached_referrals_patient", "cached_referrals_last_study", "cached_referrals_name",
+                           "cached_referrals_patient_id"}
+        assert "cached_referrals_by_key" not in db.table_names()
+
+
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):
     run("init-db")
     db = connect(database_url)
