@@ -139,8 +139,7 @@ def save_patients(db, patients):
     save_patient_words(db, patients)
     save_name_prefix_patients(db, patients)
     save_patient_modalities(db, patients)
-    save_study_dates(db, patients)
-    save_period_patients(db, patients)
+    save_period_patients(db, patients, save_study_dates(db, patients))
 
 
 def save_patient_words(db, patients):
@@ -252,7 +251,7 @@ def save_study_dates(db, patients):
 
     cached_period_counts keeps how many patients had a study in each year and
     month, and a study of each modality in each: the total of a whole year
-    or month.
+    or month. Return those periods: {patient: {(modality, year or month)}}.
     """
     carried = {p["orthanc_id"]: (p["last_study_date"], p["name_key"], p["patient_id_key"]) for p in patients}
     before = study_periods_of(db, list(carried))
@@ -280,18 +279,19 @@ def save_study_dates(db, patients):
     for (modality, patient_id), own in modality_dates.items():
         after[patient_id].update((modality, period) for date in own for period in periods(date))
     add_to_counts(db, "cached_period_counts", ("modality", "period"), count_change(before, after))
+    return after
 
 
-def save_period_patients(db, patients):
-    """Replace the cached_period_patients rows of patients (dicts with orthanc_id and last_study_date), from
-    their date rows (saved before): one for each year and month in which they had a study, and a study of each
-    modality (modality '' for any), carrying their last study date, so that the page of a whole year or month is
-    read newest first."""
+def save_period_patients(db, patients, periods_by_patient):
+    """Replace the cached_period_patients rows of patients (dicts with orthanc_id and last_study_date): one for
+    each year and month in which they had a study, and a study of each modality (periods_by_patient: {patient:
+    {(modality '' for any, year or month)}}, as save_study_dates returns), carrying their last study date, so that
+    the page of a whole year or month is read newest first."""
     last_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
     delete_where_in(db, "cached_period_patients", "orthanc_id", list(last_dates))
     db.executemany("INSERT INTO cached_period_patients (modality, period, last_study_date, orthanc_id) "
                    "VALUES (?, ?, ?, ?)", [(modality, period, last_dates[patient_id], patient_id)
-                                           for patient_id, own in sorted(study_periods_of(db, list(last_dates)).items())
+                                           for patient_id, own in sorted(periods_by_patient.items())
                                            for modality, period in sorted(own)])
 
 

@@ -204,7 +204,8 @@ def fill_period_patients(db):
     """Fill cached_period_patients from the cached patients and their date rows."""
     from pacs_lite import cache
 
-    cache.save_period_patients(db, db.query("SELECT orthanc_id, last_study_date FROM cached_patients"))
+    patients = db.query("SELECT orthanc_id, last_study_date FROM cached_patients")
+    cache.save_period_patients(db, patients, cache.study_periods_of(db, [p["orthanc_id"] for p in patients]))
 
 
 def create_tables_in_their_keys(db, tables):
@@ -452,7 +453,7 @@ MIGRATIONS = {
     ],
     12: [
         # Each patient under each year and month in which they had a study, and had a study of each modality
-        # (modality '' for any), newest first (kept by cache.save_study_dates): a whole year or month reads its page
+        # (modality '' for any), newest first (kept by cache.save_patients): a whole year or month reads its page
         # in this order. Every step can run again, as in version 10.
         "DROP TABLE IF EXISTS cached_period_patients",
         create_period_patients,
