@@ -290,9 +290,9 @@ def save_period_patients(db, patients, periods_by_patient):
     last_dates = {p["orthanc_id"]: p["last_study_date"] for p in patients}
     delete_where_in(db, "cached_period_patients", "orthanc_id", list(last_dates))
     db.executemany("INSERT INTO cached_period_patients (modality, period, last_study_date, orthanc_id) "
-                   "VALUES (?, ?, ?, ?)", [(modality, period, last_dates[patient_id], patient_id)
-                                           for patient_id, own in sorted(periods_by_patient.items())
-                                           for modality, period in sorted(own)])
+                   "VALUES (?, ?, ?, ?)", sorted((modality, period, last_dates[patient_id], patient_id)
+                                                 for patient_id, own in periods_by_patient.items()
+                                                 for modality, period in own))
 
 
 def periods(date):
