@@ -399,24 +399,24 @@ def _page_along_filter_index(db, query):
 
     Every row of the filter's index matches (cached_patient_modalities for a
     modality, the last-study index of cached_patients for a first date,
-    cached_period_patients for a year or month): the page is read along it,
-    and its total from the kept counts (see kept_count), in one statement.
+    cached_period_patients for a year or month): the page's keys are read
+    along it (a deep page skips index entries only), its patients joined
+    after, and its total read from the kept counts (see kept_count), in one
+    statement.
     """
     if modality_only(query):
-        alias, params = "m", [query.modality]
-        rows = "cached_patient_modalities m JOIN cached_patients p ON p.orthanc_id = m.orthanc_id WHERE m.modality = ?"
+        keys, params = "cached_patient_modalities k WHERE k.modality = ?", [query.modality]
     elif since_only(query):
-        alias, params = "p", [query.date_from]
-        rows = "cached_patients p WHERE p.last_study_date >= ?"
+        keys, params = "cached_patients k WHERE k.last_study_date >= ?", [query.date_from]
     else:
-        alias, params = "x", [query.modality, whole_period(query)]
-        rows = ("cached_period_patients x JOIN cached_patients p ON p.orthanc_id = x.orthanc_id "
-                "WHERE x.modality = ? AND x.period = ?")
+        keys = "cached_period_patients k WHERE k.modality = ? AND k.period = ?"
+        params = [query.modality, whole_period(query)]
     total, total_params = kept_count(query)
-    after, after_params = query.after_condition(alias)
+    after, after_params = query.after_condition("k")
     page = db.query(
-        f"SELECT {query.patient_fields}, ({total}) AS total FROM {rows} AND {after} {query.order_by(alias)} "
-        "LIMIT ? OFFSET ?",
+        f"SELECT {query.patient_fields}, ({total}) AS total FROM (SELECT k.orthanc_id, k.last_study_date FROM {keys} "
+        f"AND {after} {query.order_by('k')} LIMIT ? OFFSET ?) page "
+        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
         [*total_params, *params, *after_params, query.per_page, query.offset],
     )
     if not page:

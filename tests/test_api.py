@@ -785,6 +785,8 @@ def without_cache_age(body):
     ("radiologist", {}), ("radiologist", {"sort": "name"}), ("radiologist", {"sort": "patient_id", "order": "desc"}),
     ("radiologist", {"search": "s"}), ("radiologist", {"search": "m", "modality": "CT"}),
     ("radiologist", {"search": "a", "date_from": "2016-01-01"}), ("radiologist", {"modality": "CT"}),
+    ("radiologist", {"date_from": "2019-01-01", "date_to": "2019-12-31"}),
+    ("radiologist", {"date_from": "2018-01-01", "date_to": "2018-12-31", "modality": "CT"}),
     ("radiologist", {"modality": "MR", "order": "asc"}), ("radiologist", {"date_from": "2018-01-01"}),
     ("radiologist", {"date_from": "2018-01-01", "date_to": "2022-12-31", "sort": "name"}),
     ("radiologist", {"date_from": "2016-01-01", "date_to": "2023-12-31", "modality": "MR"}),
