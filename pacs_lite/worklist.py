@@ -397,28 +397,31 @@ def _page_along_filter_index(db, query):
     """Return (page, total) of a modality alone, a first date alone, or a whole year or month (with a modality or
     not), sorted by last study date.
 
-    Every row of the filter's index matches (cached_patient_modalities for a
-    modality, the last-study index of cached_patients for a first date,
-    cached_period_patients for a year or month): the page's keys are read
-    along it (a deep page skips index entries only), its patients joined
-    after, and its total read from the kept counts (see kept_count), in one
-    statement.
+    Every row of the filter's index matches (the last-study index of
+    cached_patients for a first date, cached_patient_modalities for a
+    modality, cached_period_patients for a year or month): the page is read
+    along it, and its total from the kept counts (see kept_count), in one
+    statement. Read along another table's index, the page's keys come first,
+    so that a deep page skips index entries only, and its patients are joined
+    after.
     """
-    if modality_only(query):
-        keys, params = "cached_patient_modalities k WHERE k.modality = ?", [query.modality]
-    elif since_only(query):
-        keys, params = "cached_patients k WHERE k.last_study_date >= ?", [query.date_from]
-    else:
-        keys = "cached_period_patients k WHERE k.modality = ? AND k.period = ?"
-        params = [query.modality, whole_period(query)]
     total, total_params = kept_count(query)
-    after, after_params = query.after_condition("k")
-    page = db.query(
-        f"SELECT {query.patient_fields}, ({total}) AS total FROM (SELECT k.orthanc_id, k.last_study_date FROM {keys} "
-        f"AND {after} {query.order_by('k')} LIMIT ? OFFSET ?) page "
-        f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
-        [*total_params, *params, *after_params, query.per_page, query.offset],
-    )
+    if since_only(query):
+        params = [query.date_from]
+        after, after_params = query.after_condition()
+        sql = (f"SELECT {query.patient_fields}, ({total}) AS total FROM cached_patients p "
+               f"WHERE p.last_study_date >= ? AND {after} {query.order_by()} LIMIT ? OFFSET ?")
+    else:
+        if modality_only(query):
+            keys, params = "cached_patient_modalities k WHERE k.modality = ?", [query.modality]
+        else:
+            keys = "cached_period_patients k WHERE k.modality = ? AND k.period = ?"
+            params = [query.modality, whole_period(query)]
+        after, after_params = query.after_condition("k")
+        sql = (f"SELECT {query.patient_fields}, ({total}) AS total FROM (SELECT k.orthanc_id, k.last_study_date "
+               f"FROM {keys} AND {after} {query.order_by('k')} LIMIT ? OFFSET ?) page "
+               f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}")
+    page = db.query(sql, [*total_params, *params, *after_params, query.per_page, query.offset])
     if not page:
         # Past the last page: the page says nothing of the total.
         return [], int(db.query_value(total, total_params) or 0)
