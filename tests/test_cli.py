@@ -184,13 +184,10 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
         assert {(r["patient_orthanc_id"], r["name_key"], r["patient_id_key"], r["study_date"], r["previous_date"])
                 for r in rows} == {(orthanc_id, name_key, patient_id_key, "2024-03-01", "")
                                    for orthanc_id, (name_key, patient_id_key) in patients.items()}
-        if db.dialect == "sqlite":  # stored in its key, as InnoDB does
-            assert db.query_value("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).endswith("WITHOUT ROWID")
+        assert_stored_in_its_key_on_sqlite(db, table)
 
 
 def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url, monkeypatch):
-    from pacs_lite import cache
-
     db = connect(database_url)
     monkeypatch.setattr(schema, "LATEST_VERSION", 9)
     schema.init_db(db)
@@ -204,17 +201,7 @@ def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url
                    "VALUES (?, ?, 'DOE JANE', 'CT')", [("DOE", patient), ("JANE", patient)])
     db.commit()
     monkeypatch.undo()
-    save_study_dates = cache.save_study_dates
-
-    def stop(*_):
-        raise RuntimeError("the disk is full")
-
-    monkeypatch.setattr(cache, "save_study_dates", stop)  # the last step of version 10
-    with pytest.raises(RuntimeError, match="disk is full"):
-        schema.init_db(db)
-    assert schema.current_version(db) == 9
-    monkeypatch.setattr(cache, "save_study_dates", save_study_dates)
-    assert schema.init_db(db) == (9, schema.LATEST_VERSION)
+    assert upgrade_stopping_once(db, monkeypatch, "save_study_dates") == (9, schema.LATEST_VERSION)
     assert [(r["study_date"], r["name_key"]) for r in db.query("SELECT * FROM cached_patient_dates")] == [
         ("2024-03-01", "DOE JANE")]
     periods = {(r["modality"], r["period"]): r["patient_count"] for r in db.query("SELECT * FROM cached_period_counts")}
@@ -223,45 +210,62 @@ def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url
                           "WHERE prefix = 'JANE' AND modality = 'CT'") == 1
 
 
-def test_version_11_files_each_patient_under_their_name_prefixes_even_when_run_again(database_url, monkeypatch):
+def database_at_version(database_url, version):
+    """Return a connection to the test database, its schema created up to an older version."""
+    db = connect(database_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schema, "LATEST_VERSION", version)
+        schema.init_db(db)
+    return db
+
+
+def insert_patient_doe_jo(db, orthanc_id):
+    """Insert the cached patient DOE JO, last seen on 2024-03-01 with CT and MR."""
+    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
+               "VALUES (?, 'DOE JO', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')", (orthanc_id,))
+
+
+def upgrade_stopping_once(db, monkeypatch, step):
+    """Upgrade db with cache.<step> failing the first time (a full disk): check that the schema version did not
+    move, then upgrade again; return what that second init_db returned."""
     from pacs_lite import cache
 
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 10)
-    schema.init_db(db)
-    patient = "a" * 8 + "-aaaaaaaa" * 4
-    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
-               "VALUES (?, 'DOE JO', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')", (patient,))
-    db.commit()
-    monkeypatch.undo()
-    save_name_prefix_patients = cache.save_name_prefix_patients
+    before = schema.current_version(db)
+    finish = getattr(cache, step)
 
     def stop(*_):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(cache, "save_name_prefix_patients", stop)  # the last step of version 11
+    monkeypatch.setattr(cache, step, stop)
     with pytest.raises(RuntimeError, match="disk is full"):
         schema.init_db(db)
-    assert schema.current_version(db) == 10
-    monkeypatch.setattr(cache, "save_name_prefix_patients", save_name_prefix_patients)
-    assert schema.init_db(db) == (10, schema.LATEST_VERSION)
+    assert schema.current_version(db) == before
+    monkeypatch.setattr(cache, step, finish)
+    return schema.init_db(db)
+
+
+def assert_stored_in_its_key_on_sqlite(db, table):
+    """On SQLite, check that a table is stored in its key (WITHOUT ROWID), as InnoDB stores every table."""
+    if db.dialect == "sqlite":
+        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).endswith("WITHOUT ROWID")
+
+
+def test_version_11_files_each_patient_under_their_name_prefixes_even_when_run_again(database_url, monkeypatch):
+    db = database_at_version(database_url, 10)
+    patient = "a" * 8 + "-aaaaaaaa" * 4
+    insert_patient_doe_jo(db, patient)
+    db.commit()
+    assert upgrade_stopping_once(db, monkeypatch, "save_name_prefix_patients") == (10, schema.LATEST_VERSION)
     rows = {(r["prefix"], r["last_study_date"], r["orthanc_id"], r["modalities"])
             for r in db.query("SELECT * FROM cached_name_prefix_patients")}
     assert rows == {(prefix, "2024-03-01", patient, "CT,MR") for prefix in ("D", "DO", "DOE", "J", "JO")}
-    if db.dialect == "sqlite":  # stored in its key, as InnoDB does
-        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_name_prefix_patients'").endswith(
-            "WITHOUT ROWID")
+    assert_stored_in_its_key_on_sqlite(db, "cached_name_prefix_patients")
 
 
 def test_version_12_files_each_patient_under_their_years_and_months_even_when_run_again(database_url, monkeypatch):
-    from pacs_lite import cache
-
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 11)
-    schema.init_db(db)
+    db = database_at_version(database_url, 11)
     patient = "a" * 8 + "-aaaaaaaa" * 4
-    db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
-               "VALUES (?, 'DOE JO', '2024-03-01', 'CT,MR', '2026-01-02 03:04:05')", (patient,))
+    insert_patient_doe_jo(db, patient)
     carried = ("2024-03-01", "DOE JO", "")
     db.executemany("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, previous_date, "
                    "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?)",
@@ -270,32 +274,17 @@ def test_version_12_files_each_patient_under_their_years_and_months_even_when_ru
                    "patient_last_study_date, name_key, patient_id_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    [("MR", "2019-05-06", patient, "", *carried), ("CT", "2024-03-01", patient, "", *carried)])
     db.commit()
-    monkeypatch.undo()
-    save_period_patients = cache.save_period_patients
-
-    def stop(*_):
-        raise RuntimeError("the disk is full")
-
-    monkeypatch.setattr(cache, "save_period_patients", stop)  # the last step of version 12
-    with pytest.raises(RuntimeError, match="disk is full"):
-        schema.init_db(db)
-    assert schema.current_version(db) == 11
-    monkeypatch.setattr(cache, "save_period_patients", save_period_patients)
-    assert schema.init_db(db) == (11, schema.LATEST_VERSION)
+    assert upgrade_stopping_once(db, monkeypatch, "save_period_patients") == (11, schema.LATEST_VERSION)
     rows = {(r["modality"], r["period"], r["last_study_date"], r["orthanc_id"])
             for r in db.query("SELECT * FROM cached_period_patients")}
     assert rows == {(modality, period, "2024-03-01", patient)
                     for modality, period in (("", "2019"), ("", "2019-05"), ("MR", "2019"), ("MR", "2019-05"),
                                              ("", "2024"), ("", "2024-03"), ("CT", "2024"), ("CT", "2024-03"))}
-    if db.dialect == "sqlite":  # stored in its key, as InnoDB does
-        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_period_patients'").endswith(
-            "WITHOUT ROWID")
+    assert_stored_in_its_key_on_sqlite(db, "cached_period_patients")
 
 
-def test_version_13_keeps_every_referral_and_stores_them_in_their_key_on_sqlite(database_url, monkeypatch):
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 12)
-    schema.init_db(db)
+def test_version_13_keeps_every_referral_and_stores_them_in_their_key_on_sqlite(database_url):
+    db = database_at_version(database_url, 12)
     patient = "a" * 8 + "-aaaaaaaa" * 4
     referrals = [("HOUSE GREGORY", patient, "DOE JO"), ("WILSON JAMES", patient, "DOE JO")]
     db.executemany("INSERT INTO cached_referrals (referring_physician_key, orthanc_id, name_key, last_study_date, "
@@ -303,14 +292,12 @@ def test_version_13_keeps_every_referral_and_stores_them_in_their_key_on_sqlite(
     if db.dialect == "sqlite":  # what a run that stopped part-way leaves
         db.execute("CREATE TABLE cached_referrals_by_key (referring_physician_key VARCHAR(324))")
     db.commit()
-    monkeypatch.undo()
     assert schema.init_db(db) == (12, schema.LATEST_VERSION)
     kept = db.query("SELECT referring_physician_key, orthanc_id, name_key FROM cached_referrals "
                     "ORDER BY referring_physician_key")
     assert [tuple(row.values()) for row in kept] == referrals
+    assert_stored_in_its_key_on_sqlite(db, "cached_referrals")
     if db.dialect == "sqlite":
-        assert db.query_value("SELECT sql FROM sqlite_master WHERE name = 'cached_referrals'").endswith(
-            "WITHOUT ROWID")
         indexes = {row["name"] for row in db.query("SELECT name FROM sqlite_master WHERE tbl_name = 'cached_referrals' "
                                                    "AND type = 'index' AND sql IS NOT NULL")}
         assert indexes == {"cached_referrals_patient", "cached_referrals_last_study", "cached_referrals_name",
