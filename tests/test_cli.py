@@ -100,10 +100,8 @@ def test_init_db_upgrades_in_place_and_keeps_the_rows(database_url, monkeypatch)
     assert schema.init_db(db) == (schema.LATEST_VERSION, schema.LATEST_VERSION)
 
 
-def test_version_8_gives_each_name_word_its_patients_last_study_date(database_url, monkeypatch):
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 7)
-    schema.init_db(db)
+def test_version_8_gives_each_name_word_its_patients_last_study_date(database_url):
+    db = database_at_version(database_url, 7)
     patients = {"a" * 8 + "-aaaaaaaa" * 4: ("MULLER JURGEN", "2024-03-01"),
                 "c" * 8 + "-cccccccc" * 4: ("DOE JANE", "2019-05-06")}
     for orthanc_id, (name_key, last_study_date) in patients.items():
@@ -112,16 +110,13 @@ def test_version_8_gives_each_name_word_its_patients_last_study_date(database_ur
         db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key) VALUES (?, ?, ?)",
                        [(word, orthanc_id, name_key) for word in name_key.split()])
     db.commit()
-    monkeypatch.undo()
     assert schema.init_db(db) == (7, schema.LATEST_VERSION)
     words = {(w["word"], w["last_study_date"]) for w in db.query("SELECT * FROM cached_patient_words")}
     assert words == {("MULLER", "2024-03-01"), ("JURGEN", "2024-03-01"), ("DOE", "2019-05-06"), ("JANE", "2019-05-06")}
 
 
-def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database_url, monkeypatch):
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 8)
-    schema.init_db(db)
+def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database_url):
+    db = database_at_version(database_url, 8)
     patient = "a" * 8 + "-aaaaaaaa" * 4
     db.execute("INSERT INTO cached_patients (orthanc_id, name_key, last_study_date, modalities, updated_at) "
                "VALUES (?, 'DOE JANE', '2024-03-01', 'CT,MR,US', '2026-01-02 03:04:05')", (patient,))
@@ -133,7 +128,6 @@ def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database
                    "updated_at) VALUES (?, ?, ?, ?, ?, '2026-01-02 03:04:05')",
                    (f"{number:08d}" + "-bbbbbbbb" * 4, patient, f"1.2.{number}", study_date, modalities))
     db.commit()
-    monkeypatch.undo()
     assert schema.init_db(db) == (8, schema.LATEST_VERSION)
     dates = {(d["study_date"], d["previous_date"], d["patient_last_study_date"])
              for d in db.query("SELECT * FROM cached_patient_dates")}
@@ -149,9 +143,7 @@ def test_version_9_fills_the_dates_before_and_the_name_words_modalities(database
 
 def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_their_patient(database_url,
                                                                                           monkeypatch):
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 9)
-    schema.init_db(db)
+    db = database_at_version(database_url, 9)
     patients = {"a" * 8 + "-aaaaaaaa" * 4: ("MULLER JURGEN", "PID-A"), "c" * 8 + "-cccccccc" * 4: ("MULLIGAN JO", "")}
     for number, (orthanc_id, (name_key, patient_id_key)) in enumerate(patients.items()):
         modalities = "CT" if number == 0 else "MR"  # as the words of version 9 carry them
@@ -168,7 +160,6 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
     db.execute("INSERT INTO cached_patient_dates (study_date, patient_orthanc_id, patient_last_study_date, "
                "previous_date) VALUES ('2024-03-01', ?, '2024-03-01', '')", ("a" * 8 + "-aaaaaaaa" * 4,))
     db.commit()
-    monkeypatch.undo()
     assert schema.init_db(db) == (9, schema.LATEST_VERSION)
     prefixes = {p["prefix"]: p["patient_count"] for p in db.query("SELECT * FROM cached_name_prefixes")}
     assert prefixes == {"M": 2, "MU": 2, "MUL": 2, "MULL": 2, "J": 2, "JU": 1, "JUR": 1, "JURG": 1, "JO": 1}
@@ -188,9 +179,7 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
 
 
 def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url, monkeypatch):
-    db = connect(database_url)
-    monkeypatch.setattr(schema, "LATEST_VERSION", 9)
-    schema.init_db(db)
+    db = database_at_version(database_url, 9)
     patient = "a" * 8 + "-aaaaaaaa" * 4
     db.execute("INSERT INTO cached_patients (orthanc_id, name_key, patient_id_key, last_study_date, modalities, "
                "updated_at) VALUES (?, 'DOE JANE', 'P1', '2024-03-01', 'CT', '2026-01-02 03:04:05')", (patient,))
@@ -200,7 +189,6 @@ def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url
     db.executemany("INSERT INTO cached_patient_words (word, patient_orthanc_id, name_key, modalities) "
                    "VALUES (?, ?, 'DOE JANE', 'CT')", [("DOE", patient), ("JANE", patient)])
     db.commit()
-    monkeypatch.undo()
     assert upgrade_stopping_once(db, monkeypatch, "save_study_dates") == (9, schema.LATEST_VERSION)
     assert [(r["study_date"], r["name_key"]) for r in db.query("SELECT * FROM cached_patient_dates")] == [
         ("2024-03-01", "DOE JANE")]
