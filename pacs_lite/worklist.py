@@ -783,11 +783,12 @@ def _list_referred_patients(db, query, scope):
 
 
 def _list_patients_of_visible_studies(db, query, scope, granted):
-    """List patients grouped from the studies the scope may see (granted: its break_glass_patients)."""
+    """List patients grouped from the studies the scope may see (granted: its break_glass_patients), with their
+    total, in one statement: the groups are counted in a window, and the page's patients joined after."""
     source, source_params = visible_studies(scope, granted)
     column, _ = SORTS[query.sort]
     search = search_condition(query.search)
-    # The patient rows are joined only when the search or the sort needs them.
+    # The patient rows are joined to the studies only when the search or the sort needs them.
     join, where, where_params = "", "1 = 1", []
     if search or column != "last_study_date":
         join = "JOIN cached_patients p ON p.orthanc_id = v.patient_orthanc_id"
@@ -800,7 +801,7 @@ def _list_patients_of_visible_studies(db, query, scope, granted):
         having = f"MAX(CASE WHEN {condition} THEN 1 ELSE 0 END) = 1"
     grouped = f"""
         SELECT v.patient_orthanc_id AS orthanc_id, MAX(v.study_date) AS last_study_date, COUNT(*) AS study_count,
-            MAX(v.first_seen_at) AS last_arrival_at {sort_value}
+            MAX(v.first_seen_at) AS last_arrival_at, GROUP_CONCAT(v.modalities) AS study_modalities {sort_value}
         FROM {source} v
         {join}
         WHERE {where}
@@ -808,33 +809,32 @@ def _list_patients_of_visible_studies(db, query, scope, granted):
         HAVING {having}
     """
     params = [*source_params, *where_params, *having_params]
-    total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", params)
     after, after_params = query.after_condition(alias="g")
-    page = db.query(
-        f"SELECT g.* FROM ({grouped}) g WHERE {after} {query.order_by('g')} LIMIT ? OFFSET ?",
+    rows = db.query(
+        f"""SELECT p.orthanc_id, p.patient_id, p.patient_name, p.name_key, p.patient_id_key, p.birth_date, p.sex,
+            g.last_study_date, g.study_count, g.last_arrival_at, g.study_modalities, g.total
+        FROM (SELECT * FROM (SELECT g.*, COUNT(*) OVER () AS total FROM ({grouped}) g) g
+            WHERE {after} {query.order_by('g')} LIMIT ? OFFSET ?) g
+        JOIN cached_patients p ON p.orthanc_id = g.orthanc_id
+        {query.order_by('g')}""",
         [*params, *after_params, query.per_page, query.offset],
     )
-    ids = [row["orthanc_id"] for row in page]
-    patients = {row["orthanc_id"]: row for row in patient_details(db, ids)}
-    modalities = modalities_seen(db, source, source_params, ids)
-    return [seen_patient(patients[row["orthanc_id"]],
-                         {**row, "modalities": ",".join(sorted(modalities.get(row["orthanc_id"], set())))})
-            for row in page if row["orthanc_id"] in patients], total
+    if rows:
+        total = rows[0]["total"]
+    elif query.offset or query.after:
+        # Past the last page: the page says nothing of the total.
+        total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", params)
+    else:
+        total = 0
+    patients = [{key: value for key, value in row.items() if key not in ("study_modalities", "total")}
+                for row in rows]
+    return [seen_patient(patient, {**patient, "modalities": modality_list(row["study_modalities"])})
+            for patient, row in zip(patients, rows)], total
 
 
-def modalities_seen(db, source, params, patient_ids):
-    """Return {patient: set of modalities} of the studies in a source of visible studies."""
-    if not patient_ids:
-        return {}
-    marks = ", ".join("?" for _ in patient_ids)
-    rows = db.query(
-        f"SELECT v.patient_orthanc_id, v.modalities FROM {source} v WHERE v.patient_orthanc_id IN ({marks})",
-        [*params, *patient_ids],
-    )
-    found = {}
-    for row in rows:
-        found.setdefault(row["patient_orthanc_id"], set()).update(m for m in row["modalities"].split(",") if m)
-    return found
+def modality_list(joined):
+    """Turn the modalities of several studies joined by commas ("CT,MR,CT") into the sorted distinct list "CT,MR"."""
+    return ",".join(sorted({m for m in (joined or "").split(",") if m}))
 
 
 def patient_details(db, patient_ids):

@@ -791,6 +791,7 @@ def without_cache_age(body):
     ("radiologist", {"date_from": "2018-01-01", "date_to": "2022-12-31", "sort": "name"}),
     ("radiologist", {"date_from": "2016-01-01", "date_to": "2023-12-31", "modality": "MR"}),
     ("house", {}), ("house", {"sort": "name", "order": "desc"}),
+    ("house", {"date_from": "2016-01-01", "date_to": "2023-12-31"}),
 ])
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
 def test_paging_by_cursor_gives_the_pages_of_page_numbers(radiologist, house, monkeypatch, user, args, plan):
