@@ -53,7 +53,7 @@ from their visible studies instead (few, by nature).
 import threading
 from dataclasses import dataclass, replace
 
-from pacs_lite.cache import PREFIX_LENGTHS, period_range
+from pacs_lite.cache import PREFIX_LENGTHS, modality_set, period_range
 from pacs_lite.db import aggregated_datetime
 from pacs_lite.names import search_key
 from pacs_lite.sync import study_summary
@@ -489,16 +489,20 @@ def _page_of_few_matches(db, query, source, params):
         f") page JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}",
         [*params, *after_params, query.per_page, query.offset],
     )
-    if page:
-        total = page[0]["total"]
-    elif query.offset or query.after:
-        # Past the last page: the page says nothing of the total.
-        total = db.query_value(f"SELECT COUNT(*) FROM ({source}) m", params)
-    else:
-        total = 0
+    total = page_total(db, query, page, f"SELECT COUNT(*) FROM ({source}) m", params)
     if total > FEW_MATCHES:
         return None
     return [{key: value for key, value in row.items() if key != "total"} for row in page], total
+
+
+def page_total(db, query, page, count, params):
+    """Return the total that a page's rows carry as `total`; past the last page, which says nothing of it, count
+    it (count: SQL, with params); 0 for an empty first page."""
+    if page:
+        return page[0]["total"]
+    if query.offset or query.after:
+        return db.query_value(count, params)
+    return 0
 
 
 def _page_of_sorted_matches(db, query, source, params):
@@ -819,22 +823,12 @@ def _list_patients_of_visible_studies(db, query, scope, granted):
         {query.order_by('g')}""",
         [*params, *after_params, query.per_page, query.offset],
     )
-    if rows:
-        total = rows[0]["total"]
-    elif query.offset or query.after:
-        # Past the last page: the page says nothing of the total.
-        total = db.query_value(f"SELECT COUNT(*) FROM ({grouped}) g", params)
-    else:
-        total = 0
+    total = page_total(db, query, rows, f"SELECT COUNT(*) FROM ({grouped}) g", params)
     patients = [{key: value for key, value in row.items() if key not in ("study_modalities", "total")}
                 for row in rows]
-    return [seen_patient(patient, {**patient, "modalities": modality_list(row["study_modalities"])})
+    # The studies' modalities come joined by commas ("CT,MR,CT"): the patient's are the distinct ones, sorted.
+    return [seen_patient(patient, {**patient, "modalities": ",".join(sorted(modality_set(row["study_modalities"])))})
             for patient, row in zip(patients, rows)], total
-
-
-def modality_list(joined):
-    """Turn the modalities of several studies joined by commas ("CT,MR,CT") into the sorted distinct list "CT,MR"."""
-    return ",".join(sorted({m for m in (joined or "").split(",") if m}))
 
 
 def patient_details(db, patient_ids):
