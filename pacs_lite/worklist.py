@@ -71,6 +71,8 @@ SORTS = {
     "name": ("name_key", "asc"),
     "patient_id": ("patient_id_key", "asc"),
 }
+# The kept count of the patients with a name prefix and a modality.
+PREFIX_MODALITY_COUNT = "SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?"
 # (sort, order) -> (patients_version, {number: page anchor}): see page_anchor
 _kept_anchors = {}
 _anchors_lock = threading.Lock()
@@ -422,10 +424,7 @@ def _page_along_filter_index(db, query):
                f"FROM {keys} AND {after} {query.order_by('k')} LIMIT ? OFFSET ?) page "
                f"JOIN cached_patients p ON p.orthanc_id = page.orthanc_id {query.order_by()}")
     page = db.query(sql, [*total_params, *params, *after_params, query.per_page, query.offset])
-    if not page:
-        # Past the last page: the page says nothing of the total.
-        return [], int(db.query_value(total, total_params) or 0)
-    return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
+    return page_with_total(db, page, total, total_params)
 
 
 def _page_along_name_prefix(db, query, prefix, prefix_total):
@@ -440,15 +439,20 @@ def _page_along_name_prefix(db, query, prefix, prefix_total):
     if not query.has_study_filter:
         return _read_along_name_prefix(db, query, prefix), prefix_total
     if modality_only(query):
-        total = "SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?"
-        total_params = [prefix, query.modality]
+        total, total_params = PREFIX_MODALITY_COUNT, [prefix, query.modality]
     else:
         rows, params = name_prefix_rows(query, prefix)
         total, total_params = f"SELECT COUNT(*) FROM {rows}", params
     page = _read_along_name_prefix(db, query, prefix, (total, total_params))
+    return page_with_total(db, page, total, total_params)
+
+
+def page_with_total(db, page, total, params):
+    """Return (page, total) of page rows that carry their total as `total` (total: the SQL reading or counting it,
+    with params; a kept SUM is a DECIMAL on MySQL, and None when nothing was counted); past the last page, which
+    says nothing of it, read it alone."""
     if not page:
-        # Past the last page: the page says nothing of the total.
-        return [], int(db.query_value(total, total_params) or 0)
+        return [], int(db.query_value(total, params) or 0)
     return [{key: v for key, v in row.items() if key != "total"} for row in page], int(page[0]["total"] or 0)
 
 
@@ -610,8 +614,7 @@ def total_from_prefix_modality_counts(db, query, counted, by_patient_id):
     word = counted[0][0]
     if len(counted) != 1 or len(word) > max(PREFIX_LENGTHS) or by_patient_id:
         return None
-    count = db.query_value("SELECT patient_count FROM cached_name_prefix_modalities WHERE prefix = ? AND modality = ?",
-                           [word, query.modality])
+    count = db.query_value(PREFIX_MODALITY_COUNT, [word, query.modality])
     return int(count or 0)
 
 
