@@ -7,7 +7,8 @@ cached_patient_modalities, each patient under each modality of their
 studies, and cached_modality_counts, how many patients each modality has;
 cached_patient_dates and cached_modality_dates, each date of each patient's
 studies, and each modality and date, with the date before it, and
-cached_period_counts, how many patients had a study in each year and month;
+cached_period_counts, how many patients had a study in each year and month,
+by the period of their study before;
 cached_last_study_dates, how many patients have their last study on each
 date),
 cached_referrals (each patient as each referring physician sees them),
@@ -250,8 +251,9 @@ def save_study_dates(db, patients):
     name and PatientID too, which a search tests on it.
 
     cached_period_counts keeps how many patients had a study in each year and
-    month, and a study of each modality in each: the total of a whole year
-    or month. Return those periods: {patient: {(modality, year or month)}}.
+    month, and a study of each modality in each, by the period of their study
+    before (see period_steps): the total of a range of whole years or
+    months. Return those periods: {patient: {(modality, year or month)}}.
     """
     carried = {p["orthanc_id"]: (p["last_study_date"], p["name_key"], p["patient_id_key"]) for p in patients}
     before = study_periods_of(db, list(carried))
@@ -278,8 +280,36 @@ def save_study_dates(db, patients):
         after.setdefault(patient_id, set()).update(("", period) for date in own for period in periods(date))
     for (modality, patient_id), own in modality_dates.items():
         after[patient_id].update((modality, period) for date in own for period in periods(date))
-    add_to_counts(db, "cached_period_counts", ("modality", "period"), count_change(before, after))
+    add_to_period_counts(db, before, after)
     return after
+
+
+def add_to_period_counts(db, before, after):
+    """Keep cached_period_counts across a change: {patient: {(modality, year or month)}} before and after it."""
+    add_to_counts(db, "cached_period_counts", ("modality", "span", "period", "previous_period"),
+                  count_change({patient_id: period_steps(own) for patient_id, own in before.items()},
+                               {patient_id: period_steps(own) for patient_id, own in after.items()}))
+
+
+def period_steps(periods):
+    """Return {(modality, span, period, previous_period)} of one patient's {(modality, year or month)}: span is
+    'year' or 'month', and previous_period the patient's period of that modality and span before it ('' for the
+    first).
+
+    In a range of whole periods, a patient's first period is the one whose
+    period before is not in it: the patients with a study in the range are
+    counted once each, as a sum of kept counts.
+    """
+    by_span = {}
+    for modality, period in periods:
+        by_span.setdefault((modality, period_span(period)), set()).add(period)
+    return {(modality, span, period, previous) for (modality, span), own in by_span.items()
+            for period, previous in with_previous(own)}
+
+
+def period_span(period):
+    """Return 'year' for a year ('2024') and 'month' for a month ('2024-03')."""
+    return "year" if len(period) == 4 else "month"
 
 
 def save_period_patients(db, patients, periods_by_patient):
@@ -296,23 +326,16 @@ def save_period_patients(db, patients, periods_by_patient):
 
 
 def periods(date):
-    """Return the year and the month ('2024', '2024-03') whose whole range holds a study date, compared as text as
-    the worklist compares dates: none for an unknown date, and no month for an impossible one ('2024-02-30')."""
-    found = set()
-    for period in ({date[:4], date[:7]} if date else set()):
-        bounds = period_range(period)
-        if bounds and bounds[0] <= date <= bounds[1]:
-            found.add(period)
-    return found
+    """Return the year and the month ('2024', '2024-03') of a study date (a day of the calendar, see
+    sync.dicom_date); none for an unknown date ('')."""
+    return {date[:4], date[:7]} if date else set()
 
 
 def period_range(period):
-    """Return the first and last dates of a year ('2024') or a month ('2024-03'); None for a month that is not one."""
+    """Return the first and last dates of a year ('2024') or a month ('2024-03')."""
     if len(period) == 4:
         return f"{period}-01-01", f"{period}-12-31"
     year, month = int(period[:4]), int(period[5:])
-    if not 1 <= month <= 12:
-        return None
     last_day = calendar.mdays[month] + (month == 2 and calendar.isleap(year))
     return f"{period}-01", f"{period}-{last_day:02d}"
 
@@ -365,8 +388,7 @@ def delete_patients(db, orthanc_ids):
     before = last_study_dates_of(db, set(orthanc_ids))
     add_to_prefix_counts(db, name_prefixes_of(db, list(orthanc_ids)), {})
     add_to_counts(db, "cached_modality_counts", "modality", count_change(modalities_of(db, list(orthanc_ids)), {}))
-    add_to_counts(db, "cached_period_counts", ("modality", "period"),
-                  count_change(study_periods_of(db, list(orthanc_ids)), {}))
+    add_to_period_counts(db, study_periods_of(db, list(orthanc_ids)), {})
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_name_prefix_patients", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)

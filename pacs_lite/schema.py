@@ -208,6 +208,35 @@ def fill_period_patients(db):
     cache.save_period_patients(db, patients, cache.study_periods_of(db, [p["orthanc_id"] for p in patients]))
 
 
+def count_period_steps(db):
+    """Fill cached_period_counts from cached_period_patients: each patient's years and months."""
+    from pacs_lite import cache
+
+    periods = {}
+    for row in db.query("SELECT orthanc_id, modality, period FROM cached_period_patients"):
+        periods.setdefault(row["orthanc_id"], set()).add((row["modality"], row["period"]))
+    cache.add_to_period_counts(db, {}, periods)
+
+
+def forget_impossible_study_dates(db):
+    """Make the study dates that are no day of the calendar ('2020-13-45') unknown, as the sync now reads them
+    (see sync.dicom_date), and refresh their patients. Their patients are also found by their date rows, so that
+    a run that stopped part-way refreshes them when run again."""
+    from pacs_lite import sync
+
+    dates = db.query("SELECT study_date FROM cached_studies UNION SELECT study_date FROM cached_patient_dates")
+    impossible = [row["study_date"] for row in dates
+                  if row["study_date"] and not sync.dicom_date(row["study_date"].replace("-", ""))]
+    if not impossible:
+        return
+    marks = ", ".join("?" for _ in impossible)
+    patients = {row["patient_orthanc_id"] for row in db.query(
+        f"SELECT patient_orthanc_id FROM cached_studies WHERE study_date IN ({marks}) UNION "
+        f"SELECT patient_orthanc_id FROM cached_patient_dates WHERE study_date IN ({marks})", impossible * 2)}
+    db.execute(f"UPDATE cached_studies SET study_date = '' WHERE study_date IN ({marks})", impossible)
+    sync.refresh_patients(db, patients, utc_now())
+
+
 def create_tables_in_their_keys(db, tables):
     """Run CREATE TABLE statements (MySQL dialect, without table options). SQLite stores the tables in their keys
     (WITHOUT ROWID), as InnoDB stores every table, so that a range of the key reads each row's other columns in
@@ -233,6 +262,15 @@ def fill_study_dates(db):
     cache.save_study_dates(db, db.query("SELECT orthanc_id, last_study_date, name_key, patient_id_key "
                                         "FROM cached_patients"))
 
+
+PERIOD_COUNTS_TABLE = """CREATE TABLE cached_period_counts (
+    modality VARCHAR(16) NOT NULL,
+    span VARCHAR(5) NOT NULL,
+    period VARCHAR(7) NOT NULL,
+    previous_period VARCHAR(7) NOT NULL,
+    patient_count INTEGER NOT NULL,
+    PRIMARY KEY (modality, span, period, previous_period)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
 
 # version -> statements (SQL in the MySQL dialect, or a function of db) that bring version - 1 up to it.
 MIGRATIONS = {
@@ -431,15 +469,10 @@ MIGRATIONS = {
         "CREATE INDEX cached_modality_dates_patient ON cached_modality_dates "
         "(patient_orthanc_id, modality, study_date)",
         "CREATE INDEX cached_patient_dates_patient ON cached_patient_dates (patient_orthanc_id, study_date)",
-        # How many patients had a study in each year and month, and a study of each modality (modality '' for
-        # any; kept by cache.save_study_dates): the total of a whole year or month.
+        # How many patients had a study in each year and month, and a study of each modality (kept by
+        # cache.save_study_dates), in the layout of version 14, which save_study_dates fills.
         "DROP TABLE IF EXISTS cached_period_counts",
-        """CREATE TABLE cached_period_counts (
-            modality VARCHAR(16) NOT NULL,
-            period VARCHAR(7) NOT NULL,
-            patient_count INTEGER NOT NULL,
-            PRIMARY KEY (modality, period)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        PERIOD_COUNTS_TABLE,
         fill_study_dates,
     ],
     11: [
@@ -462,6 +495,18 @@ MIGRATIONS = {
     ],
     13: [
         keep_referrals_in_their_key,
+    ],
+    14: [
+        # How many patients had a study in each year and month, and a study of each modality (modality '' for
+        # any), by the period of the same span in which they had one before ('' for none; kept by
+        # cache.save_study_dates): the total of any range of whole years or months is a sum of these counts. Every
+        # step can run again, as in version 10.
+        "DROP TABLE IF EXISTS cached_period_counts",
+        PERIOD_COUNTS_TABLE,
+        count_period_steps,
+        # Every date in the cache is a day of the calendar, so that a range of whole periods holds the same dates
+        # compared as text and counted by period.
+        forget_impossible_study_dates,
     ],
 }
 

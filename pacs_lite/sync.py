@@ -10,6 +10,7 @@ covered, so a pass killed midway leaves the cache consistent and the next one
 takes over where it stopped.
 """
 
+import datetime
 import logging
 import time
 from dataclasses import dataclass, field
@@ -76,11 +77,14 @@ class SyncResult:
 
 
 def dicom_date(value):
-    """Turn a DICOM date (YYYYMMDD) into ISO 8601, or '' when it is not one."""
+    """Turn a DICOM date (YYYYMMDD) into ISO 8601, or '' when it is not a day of the calendar ('20201345')."""
     value = (value or "").strip()
-    if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return ""
+    if len(value) != 8 or not value.isdigit():
+        return ""
+    try:
+        return datetime.date(int(value[:4]), int(value[4:6]), int(value[6:])).isoformat()
+    except ValueError:
+        return ""
 
 
 def series_number(value):

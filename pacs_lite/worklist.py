@@ -18,7 +18,10 @@ The query shape follows what is asked, so that an index serves every case:
   reaching past the newest study is open at its end, or
   cached_period_patients) and the total from kept counts
   (cached_modality_counts, cached_last_study_dates, cached_period_counts);
-- a date range: its patients are the rows of cached_patient_dates (or
+- a range of whole years or months: its total is a sum of kept counts
+  (cached_period_counts, by the period before each patient's first one in
+  it);
+- another date range: its patients are the rows of cached_patient_dates (or
   cached_modality_dates, with a modality) in it whose date before is not,
   one each: counted and read from one index range, without grouping;
 - a search of one word of up to four characters, newest first, alone or
@@ -584,7 +587,7 @@ def kept_total(db, query, counted, by_patient_id):
     or without a modality filter (see total_from_prefix_modality_counts), a
     modality filter alone (cached_modality_counts), a first date alone
     (cached_last_study_dates: the patients whose last study is on or after
-    it), and a whole year or month, with a modality or not
+    it), and a range of whole years or months, with a modality or not
     (cached_period_counts).
     """
     if counted and modality_only(query):
@@ -626,8 +629,8 @@ def range_total(db, query):
 
 
 def kept_filter_total(db, query):
-    """Return the kept total of a modality alone, a first date alone, or a whole year or month (see kept_count);
-    None for other queries."""
+    """Return the kept total of a modality alone, a first date alone, or a range of whole years or months (see
+    kept_count); None for other queries."""
     count = kept_count(query)
     return None if count is None else int(db.query_value(*count) or 0)
 
@@ -643,29 +646,42 @@ def filtered_patients_bound(db, query):
 
 
 def kept_count(query):
-    """Return (SQL, params) reading the kept total of a modality alone, a first date alone, or a whole year or month
-    (with a modality or not); None for any other query. Its value is None when nothing was counted, and a DECIMAL
-    on MySQL (a SUM)."""
+    """Return (SQL, params) reading the kept total of a modality alone, a first date alone, or a range of whole
+    years or months (with a modality or not); None for any other query. Its value is None when nothing was
+    counted, and a DECIMAL on MySQL (a SUM)."""
     if modality_only(query):
         return "SELECT patient_count FROM cached_modality_counts WHERE modality = ?", [query.modality]
     if since_only(query):
         return "SELECT SUM(patient_count) FROM cached_last_study_dates WHERE last_study_date >= ?", [query.date_from]
-    period = whole_period(query)
-    if period:
-        return ("SELECT patient_count FROM cached_period_counts WHERE modality = ? AND period = ?",
-                [query.modality, period])
+    periods = whole_periods(query)
+    if periods:
+        # Each patient once: in the period of their first study in the range, whose period before is not in it.
+        span, first, last = periods
+        return ("SELECT SUM(patient_count) FROM cached_period_counts WHERE modality = ? AND span = ? "
+                "AND period >= ? AND period <= ? AND previous_period < ?",
+                [query.modality, span, first, last, first])
+    return None
+
+
+def whole_periods(query):
+    """Return (span, first period, last period) of the whole years ('year', '2018', '2022') or else months
+    ('month', '2024-03', '2024-05') that a query's date range is exactly; None for any other range."""
+    if not query.date_to:
+        return None
+    for span, length in (("year", 4), ("month", 7)):
+        first, last = query.first_date[:length], query.date_to[:length]
+        if (period_range(first)[0], period_range(last)[1]) == (query.first_date, query.date_to):
+            return span, first, last
     return None
 
 
 def whole_period(query):
     """Return the year ('2024') or the month ('2024-03') that a query's date range is exactly; None for any other
     range."""
-    if not query.date_from or not query.date_to:
+    periods = whole_periods(query)
+    if not query.date_from or not periods or periods[1] != periods[2]:
         return None
-    for period in (query.date_from[:4], query.date_from[:7]):
-        if period_range(period) == (query.date_from, query.date_to):
-            return period
-    return None
+    return periods[1]
 
 
 def total_from_prefix_counts(query, counted, by_patient_id):

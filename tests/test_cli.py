@@ -1,5 +1,6 @@
 """The pacs-lite command line, run as a real process, on SQLite and MariaDB."""
 
+import datetime
 import os
 import subprocess
 import sys
@@ -168,8 +169,8 @@ def test_version_10_counts_four_character_name_prefixes_and_gives_date_rows_thei
     assert prefixes == {("M", "CT"): 1, ("MU", "CT"): 1, ("MUL", "CT"): 1, ("MULL", "CT"): 1, ("J", "CT"): 1,
                         ("JU", "CT"): 1, ("JUR", "CT"): 1, ("JURG", "CT"): 1, ("M", "MR"): 1, ("MU", "MR"): 1,
                         ("MUL", "MR"): 1, ("MULL", "MR"): 1, ("J", "MR"): 1, ("JO", "MR"): 1}
-    periods = {(p["modality"], p["period"]): p["patient_count"] for p in db.query("SELECT * FROM cached_period_counts")}
-    assert periods == {("", "2024"): 2, ("", "2024-03"): 2, ("CT", "2024"): 2, ("CT", "2024-03"): 2}
+    assert kept_period_counts(db) == {("", "year", "2024", ""): 2, ("", "month", "2024-03", ""): 2,
+                                      ("CT", "year", "2024", ""): 2, ("CT", "month", "2024-03", ""): 2}
     for table in ("cached_patient_dates", "cached_modality_dates"):
         rows = db.query(f"SELECT * FROM {table}")
         assert {(r["patient_orthanc_id"], r["name_key"], r["patient_id_key"], r["study_date"], r["previous_date"])
@@ -192,8 +193,8 @@ def test_version_10_finishes_when_run_again_after_stopping_part_way(database_url
     assert upgrade_stopping_once(db, monkeypatch, "save_study_dates") == (9, schema.LATEST_VERSION)
     assert [(r["study_date"], r["name_key"]) for r in db.query("SELECT * FROM cached_patient_dates")] == [
         ("2024-03-01", "DOE JANE")]
-    periods = {(r["modality"], r["period"]): r["patient_count"] for r in db.query("SELECT * FROM cached_period_counts")}
-    assert periods == {("", "2024"): 1, ("", "2024-03"): 1, ("CT", "2024"): 1, ("CT", "2024-03"): 1}
+    assert kept_period_counts(db) == {("", "year", "2024", ""): 1, ("", "month", "2024-03", ""): 1,
+                                      ("CT", "year", "2024", ""): 1, ("CT", "month", "2024-03", ""): 1}
     assert db.query_value("SELECT patient_count FROM cached_name_prefix_modalities "
                           "WHERE prefix = 'JANE' AND modality = 'CT'") == 1
 
@@ -291,6 +292,62 @@ def test_version_13_keeps_every_referral_and_stores_them_in_their_key_on_sqlite(
         assert indexes == {"cached_referrals_patient", "cached_referrals_last_study", "cached_referrals_name",
                            "cached_referrals_patient_id"}
         assert "cached_referrals_by_key" not in db.table_names()
+
+
+def test_version_14_counts_the_patients_of_each_period_by_the_one_before_even_when_run_again(database_url,
+                                                                                           monkeypatch):
+    db = database_at_version(database_url, 13)
+    patient, other = "a" * 8 + "-aaaaaaaa" * 4, "b" * 8 + "-bbbbbbbb" * 4
+    # DOE JO had an MR in May 2019 and a CT in March 2024; the other patient a CT in January 2024 and a study of no
+    # known modality in March 2024.
+    periods = {patient: [("", "2019"), ("", "2019-05"), ("MR", "2019"), ("MR", "2019-05"), ("", "2024"),
+                         ("", "2024-03"), ("CT", "2024"), ("CT", "2024-03")],
+               other: [("", "2024"), ("", "2024-01"), ("", "2024-03"), ("CT", "2024"), ("CT", "2024-01")]}
+    db.executemany("INSERT INTO cached_period_patients (modality, period, last_study_date, orthanc_id) "
+                   "VALUES (?, ?, '2024-03-01', ?)",
+                   [(modality, period, orthanc_id) for orthanc_id, own in periods.items() for modality, period in own])
+    # The table as an earlier release's version 10 made it.
+    db.execute("DROP TABLE cached_period_counts")
+    db.execute("CREATE TABLE cached_period_counts (modality VARCHAR(16) NOT NULL, period VARCHAR(7) NOT NULL, "
+               "patient_count INTEGER NOT NULL, PRIMARY KEY (modality, period))")
+    db.execute("INSERT INTO cached_period_counts (modality, period, patient_count) VALUES ('', '2024', 2)")
+    db.commit()
+    assert upgrade_stopping_once(db, monkeypatch, "add_to_period_counts") == (13, schema.LATEST_VERSION)
+    assert kept_period_counts(db) == {
+        ("", "year", "2019", ""): 1, ("", "month", "2019-05", ""): 1, ("MR", "year", "2019", ""): 1,
+        ("MR", "month", "2019-05", ""): 1, ("", "year", "2024", "2019"): 1, ("", "year", "2024", ""): 1,
+        ("", "month", "2024-03", "2019-05"): 1, ("", "month", "2024-01", ""): 1, ("", "month", "2024-03", "2024-01"): 1,
+        ("CT", "year", "2024", ""): 2, ("CT", "month", "2024-03", ""): 1, ("CT", "month", "2024-01", ""): 1}
+
+
+def test_version_14_makes_the_study_dates_that_are_no_days_unknown_even_when_run_again(database_url, monkeypatch):
+    from pacs_lite import sync
+    from tests.conftest import made_up_study
+
+    db = database_at_version(database_url, 13)
+    # What an earlier release cached: any eight digits as a date.
+    with monkeypatch.context() as patch:
+        patch.setattr(sync, "dicom_date", lambda value: f"{value[:4]}-{value[4:6]}-{value[6:]}" if value else "")
+        with db.transaction():
+            sync.write_studies(db, [made_up_study("a", 1, "20201345", ["CT"]), made_up_study("a", 2, "20190301", ["CT"]),
+                                    made_up_study("b", 3, "20200230", ["MR"])], datetime.datetime(2026, 1, 1))
+    assert upgrade_stopping_once(db, monkeypatch, "save_patients") == (13, schema.LATEST_VERSION)
+    dates = db.query("SELECT study_uid, study_date FROM cached_studies ORDER BY study_uid")
+    assert [row["study_date"] for row in dates] == ["", "2019-03-01", ""]
+    patients = db.query("SELECT patient_id, last_study_date FROM cached_patients ORDER BY patient_id")
+    assert [(row["patient_id"], row["last_study_date"]) for row in patients] == [("A", "2019-03-01"), ("B", "")]
+    assert sorted(row["study_date"] for row in db.query("SELECT study_date FROM cached_patient_dates")) == [
+        "", "", "2019-03-01"]
+    assert {row["period"] for row in db.query("SELECT period FROM cached_period_patients")} == {"2019", "2019-03"}
+    assert kept_period_counts(db) == {("", "year", "2019", ""): 1, ("", "month", "2019-03", ""): 1,
+                                      ("CT", "year", "2019", ""): 1, ("CT", "month", "2019-03", ""): 1}
+
+
+def kept_period_counts(db):
+    """Return cached_period_counts as {(modality, span, period, previous_period): patients}, leaving out the counts
+    no patient has any more."""
+    return {(r["modality"], r["span"], r["period"], r["previous_period"]): r["patient_count"]
+            for r in db.query("SELECT * FROM cached_period_counts WHERE patient_count <> 0")}
 
 
 def test_init_db_refuses_a_schema_newer_than_the_code(run, database_url):

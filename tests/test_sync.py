@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -154,15 +155,22 @@ def whole_periods(date):
 
 def assert_period_counts_match_the_studies(db, studies):
     """Check cached_period_counts: how many patients had a study in each year and month (modality ''), and a
-    study of each modality in each; and cached_period_patients: those patients, with their last study date."""
+    study of each modality in each, by the year or month of that modality in which they had one before; and
+    cached_period_patients: those patients, with their last study date."""
     patients = {}
     for study in studies:
         for modality in ["", *filter(None, study["modalities"].split(","))]:
             for period in whole_periods(study["study_date"]):
                 patients.setdefault((modality, period), set()).add(study["patient_orthanc_id"])
+    steps = Counter()
+    for (modality, period), own in patients.items():
+        for patient in own:
+            before = [p for (m, p), had in patients.items()
+                      if m == modality and len(p) == len(period) and p < period and patient in had]
+            steps[(modality, "year" if len(period) == 4 else "month", period, max(before, default=""))] += 1
     rows = db.query("SELECT * FROM cached_period_counts WHERE patient_count <> 0")
-    assert {(row["modality"], row["period"]): row["patient_count"] for row in rows} == {
-        key: len(own) for key, own in patients.items()}
+    assert {(row["modality"], row["span"], row["period"], row["previous_period"]): row["patient_count"]
+            for row in rows} == steps
     last_dates = {p["orthanc_id"]: p["last_study_date"]
                   for p in db.query("SELECT orthanc_id, last_study_date FROM cached_patients")}
     expected = {(modality, period, last_dates[patient], patient)
@@ -403,6 +411,19 @@ def test_study_dates_follow_changed_deleted_and_moved_studies(db):
     write(other)
     assert db.query_value("SELECT name_key FROM cached_modality_dates WHERE patient_orthanc_id = ?",
                           (other[0]["ParentPatient"],)) == "RENAMED PATIENT"
+
+
+def test_a_study_date_that_is_no_day_of_the_calendar_is_kept_as_unknown(db):
+    studies = [made_up_study("a", 1, "20201345", ["CT"]), made_up_study("a", 2, "20200230", ["MR"]),
+               made_up_study("a", 3, "20240229", ["CT"]), made_up_study("b", 4, "2020-1-5", ["CT"])]
+    with db.transaction():
+        sync.write_studies(db, studies, datetime.datetime(2026, 1, 1))
+    assert_patients_match_their_studies(db)
+    dates = db.query("SELECT study_uid, study_date FROM cached_studies ORDER BY study_uid")
+    assert [(row["study_uid"][-1], row["study_date"]) for row in dates] == [
+        ("1", ""), ("2", ""), ("3", "2024-02-29"), ("4", "")]
+    assert db.query_value("SELECT last_study_date FROM cached_patients WHERE patient_id = 'A'") == "2024-02-29"
+    assert db.query_value("SELECT COUNT(*) FROM cached_period_patients WHERE period LIKE '2020%'") == 0
 
 
 def test_name_prefix_counts_follow_new_renamed_and_deleted_patients(db):
