@@ -33,10 +33,10 @@ The query shape follows what is asked, so that an index serves every case:
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from their
-  index (see filtered_patients); with both, the side that keeps fewer is
-  read first and the other tested on each of its rows (name words carry
-  their patient's modalities and last study date, and date rows the name and
-  PatientID). Up to FEW_MATCHES matches are counted, sorted on their sort
+  index (see filtered_patients); with both, the side that costs less (see
+  filter_rows_per_match) is read first and the other tested on each of its
+  rows (name words carry their patient's modalities and last study date,
+  and date rows the name and PatientID). Up to FEW_MATCHES matches are counted, sorted on their sort
   column and their page read in one statement (only sorted, when their total
   is known already: see kept_total, which reads a short word's, with or
   without a modality, from kept counts; and a date range alone, counted
@@ -66,6 +66,7 @@ TOP = "\U0010ffff"  # sorts after every character: the upper end of a prefix ran
 FEW_MATCHES = 2000  # up to this many: read them and sort; more: walk the sort index
 EARLIEST_DATE = "0001-01-01"  # a date range with no first date starts here: it keeps no study of unknown date ('')
 MAX_WALK_PER_MATCH = 1  # a walk testing more patients than this many per match: sort the matches instead
+ROWS_PER_SEEK = 6  # a date range's rows read in the time of one seek on a patient's dates (see bench/README.md)
 ANCHOR_EVERY = 100  # a page anchor every this many patients: no page walks further than this from one
 
 # sort name -> (column of cached_patients, default order); each has an index ending in orthanc_id
@@ -235,8 +236,8 @@ def matching_patients(query, words, by_patient_id, filter_first=False):
     first, and how many PatientIDs start with it) and filters keep; None when nothing filters.
 
     With both, the search's patients are tested against the filters, or, when
-    filter_first (the filters keep fewer), the filters' patients against the
-    search.
+    filter_first (the filters' rows cost less to read), the filters' patients
+    against the search.
     """
     search = search_matches(query.search, words, by_patient_id)
     filtered = filtered_patients(query)
@@ -326,6 +327,13 @@ def filter_condition(query, alias="p"):
             [*params, query.first_date])
 
 
+def filter_rows_per_match(query):
+    """Return how many of the filters' own rows are read in the time that testing one of a search's matches
+    against them takes: a modality or a first date is tested on the match's row itself, a date range with a seek
+    on the patient's dates (see filter_condition). The side that costs less is read first."""
+    return 1 if modality_only(query) or since_only(query) else ROWS_PER_SEEK
+
+
 def modality_only(query):
     """Tell whether a query's only study filter is its modality (no dates)."""
     return bool(query.modality and not query.date_from and not query.date_to)
@@ -355,7 +363,7 @@ def list_patients(db, query, scope, sync_state):
         return _page_along_name_prefix(db, query, prefix, counted[0][1])
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
     filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
-    filter_first = filter_bound is not None and filter_bound < search_bound
+    filter_first = filter_bound is not None and filter_bound < search_bound * filter_rows_per_match(query)
     matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
