@@ -44,6 +44,10 @@ def test_the_worklist_bench_runs_and_its_totals_match_the_cache(tmp_path):
         f"study_date BETWEEN '2024-03-01' AND '2024-03-31' AND {ct}")
     assert totals["2024, the whole year"] == patients_with_studies(
         "study_date BETWEEN '2024-01-01' AND '2024-12-31'") > 0
+    assert totals["2018-2022, whole years"] == patients_with_studies(
+        "study_date BETWEEN '2018-01-01' AND '2022-12-31'") > 0
+    assert totals["2023-07 to 2024-06, whole months"] == patients_with_studies(
+        "study_date BETWEEN '2023-07-01' AND '2024-06-30'") > 0
     names = {row["orthanc_id"]: row["name_key"].split() for row in db.query("SELECT * FROM cached_patients")}
     assert totals["search 'jurg' (mid-size)"] == sum(
         any(w.startswith("JURG") for w in words) for words in names.values()) > 0
@@ -52,6 +56,8 @@ def test_the_worklist_bench_runs_and_its_totals_match_the_cache(tmp_path):
         "SELECT patient_orthanc_id FROM cached_studies WHERE study_date BETWEEN '2024-01-01' AND '2024-12-31'")}
     assert totals["search 's' + 2024"] == sum(
         any(w.startswith("S") for w in names[patient]) for patient in in_2024) > 0
+    assert totals["search 'ma' + 2024"] == sum(
+        any(w.startswith("MA") for w in names[patient]) for patient in in_2024) > 0
     with_ct = {row["patient_orthanc_id"] for row in db.query(f"SELECT patient_orthanc_id FROM cached_studies WHERE {ct}")}
     assert totals["search 's' + modality CT"] == sum(
         any(w.startswith("S") for w in names[patient]) for patient in with_ct) > 0
