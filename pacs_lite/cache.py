@@ -6,7 +6,8 @@ cached_name_prefix_modalities, with each modality;
 cached_patient_modalities, each patient under each modality of their
 studies, and cached_modality_counts, how many patients each modality has;
 cached_patient_dates and cached_modality_dates, each date of each patient's
-studies, and each modality and date, with the date before it, and
+studies, and each modality and date, with the date before it (and
+cached_name_prefix_dates, each date under each name prefix), and
 cached_period_counts, how many patients had a study in each year and month,
 by the period of their study before;
 cached_last_study_dates, how many patients have their last study on each
@@ -35,6 +36,12 @@ PATIENT_COLUMNS = (
     "study_count", "last_study_date", "modalities", "last_arrival_at", "updated_at",
 )
 REFERRAL_COLUMNS = ("referring_physician_key", *PATIENT_COLUMNS)  # cached_referrals: a patient per physician
+# Each known date row of patients under each of their name prefixes (see save_name_prefix_dates).
+NAME_PREFIX_DATES = """INSERT INTO cached_name_prefix_dates
+    (prefix, study_date, patient_orthanc_id, previous_date, patient_last_study_date)
+    SELECT x.prefix, d.study_date, d.patient_orthanc_id, d.previous_date, d.patient_last_study_date
+    FROM cached_name_prefix_patients x JOIN cached_patient_dates d ON d.patient_orthanc_id = x.orthanc_id
+    WHERE d.study_date <> ''"""
 NEWEST_STUDY_DATE = "COALESCE((SELECT MAX(last_study_date) FROM cached_patients), '')"  # for sync_state
 
 
@@ -141,6 +148,7 @@ def save_patients(db, patients):
     save_name_prefix_patients(db, patients)
     save_patient_modalities(db, patients)
     save_period_patients(db, patients, save_study_dates(db, patients))
+    save_name_prefix_dates(db, ids)
 
 
 def save_patient_words(db, patients):
@@ -173,6 +181,20 @@ def save_name_prefix_patients(db, patients):
             for p in patients for prefix in name_prefixes(p["name_key"].split())}
     db.executemany("INSERT INTO cached_name_prefix_patients (prefix, last_study_date, orthanc_id, modalities) "
                    "VALUES (?, ?, ?, ?)", sorted(rows))
+
+
+def save_name_prefix_dates(db, patient_orthanc_ids=None):
+    """Replace the cached_name_prefix_dates rows of patients (None: of every patient): each row of their known
+    dates (cached_patient_dates) under each prefix of their name words (cached_name_prefix_patients), both saved
+    before, so that a search of one short word with a date range counts its patients as one index range."""
+    if patient_orthanc_ids is None:
+        db.execute("DELETE FROM cached_name_prefix_dates")
+        db.execute(f"{NAME_PREFIX_DATES} ORDER BY x.prefix, d.study_date, d.patient_orthanc_id")
+        return
+    delete_where_in(db, "cached_name_prefix_dates", "patient_orthanc_id", patient_orthanc_ids)
+    for chunk in chunks(patient_orthanc_ids, 500):
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"{NAME_PREFIX_DATES} AND x.orthanc_id IN ({marks})", chunk)
 
 
 def name_prefixes(words):
@@ -391,6 +413,7 @@ def delete_patients(db, orthanc_ids):
     add_to_period_counts(db, study_periods_of(db, list(orthanc_ids)), {})
     delete_where_in(db, "cached_patient_words", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_name_prefix_patients", "orthanc_id", orthanc_ids)
+    delete_where_in(db, "cached_name_prefix_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_modalities", "orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_patient_dates", "patient_orthanc_id", orthanc_ids)
     delete_where_in(db, "cached_modality_dates", "patient_orthanc_id", orthanc_ids)

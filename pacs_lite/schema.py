@@ -246,6 +246,26 @@ def create_tables_in_their_keys(db, tables):
             db.execute(f"{statement} WITHOUT ROWID" if db.dialect == "sqlite" else statement)
 
 
+def create_name_prefix_dates(db):
+    """Create cached_name_prefix_dates: a row per known study date of a patient and prefix of their name words,
+    with the date before it and the patient's last study date, ordered by date within each prefix (see
+    create_tables_in_their_keys)."""
+    create_tables_in_their_keys(db, ["""CREATE TABLE cached_name_prefix_dates (
+        prefix VARCHAR(4) NOT NULL,
+        study_date CHAR(10) NOT NULL,
+        patient_orthanc_id CHAR(44) NOT NULL,
+        previous_date CHAR(10) NOT NULL,
+        patient_last_study_date CHAR(10) NOT NULL,
+        PRIMARY KEY (prefix, study_date, patient_orthanc_id))"""])
+
+
+def fill_name_prefix_dates(db):
+    """Fill cached_name_prefix_dates from the cached name prefix and date rows."""
+    from pacs_lite import cache
+
+    cache.save_name_prefix_dates(db)
+
+
 def fill_name_prefix_patients(db):
     """Fill cached_name_prefix_patients from the cached patients."""
     from pacs_lite import cache
@@ -504,8 +524,18 @@ MIGRATIONS = {
         "DROP TABLE IF EXISTS cached_period_counts",
         PERIOD_COUNTS_TABLE,
         count_period_steps,
+    ],
+    15: [
+        # Each patient's known study dates, with the date before, under each prefix of their name words (kept by
+        # cache.save_patients): a search of one short word with a date range counts and reads its patients from
+        # one index range. Every step can run again, as in version 10.
+        "DROP TABLE IF EXISTS cached_name_prefix_dates",
+        create_name_prefix_dates,
+        "CREATE INDEX cached_name_prefix_dates_patient ON cached_name_prefix_dates (patient_orthanc_id)",
+        fill_name_prefix_dates,
         # Every date in the cache is a day of the calendar, so that a range of whole periods holds the same dates
-        # compared as text and counted by period.
+        # compared as text and counted by period. This refreshes patients through cache.save_patients, which
+        # writes every table above: it stays after the last of them is made.
         forget_impossible_study_dates,
     ],
 }

@@ -30,6 +30,10 @@ The query shape follows what is asked, so that an index serves every case:
   name words, newest first), and its total is the prefix's kept count (see
   _page_along_name_prefix); with a date range, its many matches are walked
   along the same rows;
+- a search of one such word with a date range and no modality: its
+  patients are its prefix's rows of cached_name_prefix_dates (each patient's
+  dates under each prefix of their name words) in the range whose date
+  before is not, one each: counted and read from one index range;
 - a search or filter: the typed words are bounded by the patient counts of
   their prefixes (cached_name_prefixes, up to four characters) and the
   PatientIDs counted, in one statement, and the filters' patients from their
@@ -362,9 +366,13 @@ def list_patients(db, query, scope, sync_state):
     if prefix is not None and (not query.has_study_filter or modality_only(query) or since_only(query)):
         return _page_along_name_prefix(db, query, prefix, counted[0][1])
     search_bound = counted[0][1] + by_patient_id if counted else None  # the rarest word's, and the PatientIDs
-    filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
-    filter_first = filter_bound is not None and filter_bound < search_bound * filter_rows_per_match(query)
-    matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
+    dated = dated_word_prefix(query, counted, by_patient_id)
+    if dated is not None:
+        matches, filter_bound = name_prefix_dates(query, dated), None
+    else:
+        filter_bound = filtered_patients_bound(db, query) if counted and query.has_study_filter else None
+        filter_first = filter_bound is not None and filter_bound < search_bound * filter_rows_per_match(query)
+        matches = matching_patients(query, [word for word, _ in counted], by_patient_id, filter_first)
     if matches is None:
         return _page_in_index_order(db, query, sync_state["patients_version"]), sync_state["patient_count"]
     if not counted and query.sort == "last_study_date" and (
@@ -605,25 +613,41 @@ def kept_total(db, query, counted, by_patient_id):
     return kept_filter_total(db, query)
 
 
-def short_word_prefix(query, counted, by_patient_id):
-    """Return the prefix under which cached_name_prefix_patients holds a search's matches newest first; None
-    when it does not hold them all in the query's order.
-
-    That is the default sort, and a search of one word of at most four
-    characters (counted: its search_counts) that starts no PatientID.
-    """
-    if query.sort != "last_study_date" or len(counted) != 1 or by_patient_id:
+def short_word(counted, by_patient_id):
+    """Return the word of a search of one word of at most four characters (counted: its search_counts) that
+    starts no PatientID: a name prefix whose patients the cache keeps; None for any other search."""
+    if len(counted) != 1 or by_patient_id or len(counted[0][0]) > max(PREFIX_LENGTHS):
         return None
-    word = counted[0][0]
-    return word if len(word) <= max(PREFIX_LENGTHS) else None
+    return counted[0][0]
+
+
+def short_word_prefix(query, counted, by_patient_id):
+    """Return the prefix under which cached_name_prefix_patients holds a search's matches newest first (the
+    default sort, and a short_word); None when it does not hold them all in the query's order."""
+    return short_word(counted, by_patient_id) if query.sort == "last_study_date" else None
+
+
+def dated_word_prefix(query, counted, by_patient_id):
+    """Return the prefix under which cached_name_prefix_dates holds a search's matches (a short_word, with a date
+    range and no modality filter: see name_prefix_dates); None for any other query."""
+    return short_word(counted, by_patient_id) if query.date_to and not query.modality else None
+
+
+def name_prefix_dates(query, prefix):
+    """Return (SQL selecting `orthanc_id` and `last_study_date`, params) of the patients under a name prefix with
+    a study in the query's date range: each one's row of cached_name_prefix_dates whose date is in the range and
+    whose date before is not."""
+    return ("SELECT n.patient_orthanc_id AS orthanc_id, n.patient_last_study_date AS last_study_date "
+            "FROM cached_name_prefix_dates n WHERE n.prefix = ? AND n.study_date >= ? AND n.study_date <= ? "
+            "AND n.previous_date < ?", [prefix, query.first_date, query.date_to, query.first_date])
 
 
 def total_from_prefix_modality_counts(db, query, counted, by_patient_id):
     """Return the exact total of a search of one short word (a kept prefix) with a modality filter alone, when no
     PatientID starts with the search: the kept count of the patients with both (cached_name_prefix_modalities).
     None for any other query."""
-    word = counted[0][0]
-    if len(counted) != 1 or len(word) > max(PREFIX_LENGTHS) or by_patient_id:
+    word = short_word(counted, by_patient_id)
+    if word is None:
         return None
     count = db.query_value(PREFIX_MODALITY_COUNT, [word, query.modality])
     return int(count or 0)

@@ -538,6 +538,39 @@ def test_a_search_of_one_short_word_is_read_newest_first_along_its_prefix(radiol
 
 
 @pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
+@pytest.mark.parametrize("args", [{"date_from": "2016-01-01", "date_to": "2019-12-31"},
+                                  {"date_from": "2017-03-05", "date_to": "2018-06-30"},
+                                  {"date_to": "2018-12-31"}])
+def test_a_short_word_with_a_date_range_finds_its_patients_under_its_prefix_and_dates(radiologist, db, monkeypatch,
+                                                                                      plan, args):
+    from pacs_lite import worklist as worklist_sql
+
+    use_plan(monkeypatch, plan)
+    dated = []
+    read_dated = worklist_sql.name_prefix_dates
+    monkeypatch.setattr(worklist_sql, "name_prefix_dates", lambda *call: dated.append(call) or read_dated(*call))
+    in_range = {sort: patient_ids(worklist(radiologist, **args, sort=sort, per_page=200))
+                for sort in ("last_study_date", "name")}
+    searches = ("s", "ma", "mari", "d", "山")
+    for search in searches:
+        # The search alone and the range alone are read another way.
+        found = set(patient_ids(worklist(radiologist, search=search, sort="name", per_page=200)))
+        for sort, everyone in in_range.items():
+            expected = [pid for pid in everyone if pid in found]
+            body = worklist(radiologist, search=search, **args, sort=sort, per_page=200)
+            assert patient_ids(body) == expected and body["total"] == len(expected), (search, sort)
+            paged = worklist(radiologist, search=search, **args, sort=sort, per_page=2, page=2)
+            assert patient_ids(paged) == expected[2:4] and paged["total"] == len(expected), (search, sort)
+    assert len(dated) == len(searches) * 4
+    # The patients are read from the prefix's date rows.
+    assert worklist(radiologist, search="s", **args)["total"] > 0
+    db.execute("DELETE FROM cached_name_prefix_dates WHERE prefix = 'S'")
+    db.commit()
+    assert worklist(radiologist, search="s", **args) | {"cache": None} == {
+        "success": True, "patients": [], "total": 0, "page": 1, "per_page": 50, "nextCursor": None, "cache": None}
+
+
+@pytest.mark.parametrize("plan", ["few", "walked", "sorted"])
 def test_a_modality_or_a_date_range_open_at_its_end_is_counted_right(radiologist, sample_plan, monkeypatch, plan):
     use_plan(monkeypatch, plan)  # as many matches, the total is read from the kept counts
     studies = [(p, s) for p in sample_plan.patients for s in p.studies]

@@ -320,18 +320,40 @@ def test_version_14_counts_the_patients_of_each_period_by_the_one_before_even_wh
         ("CT", "year", "2024", ""): 2, ("CT", "month", "2024-03", ""): 1, ("CT", "month", "2024-01", ""): 1}
 
 
-def test_version_14_makes_the_study_dates_that_are_no_days_unknown_even_when_run_again(database_url, monkeypatch):
+def test_version_15_files_each_known_date_under_the_patients_name_prefixes(database_url):
     from pacs_lite import sync
     from tests.conftest import made_up_study
 
-    db = database_at_version(database_url, 13)
-    # What an earlier release cached: any eight digits as a date.
+    db = database_at_version(database_url, 15)
+    with db.transaction():
+        sync.write_studies(db, [made_up_study("a", 1, "20190301", ["CT"]), made_up_study("a", 2, "20240105", ["MR"]),
+                                made_up_study("a", 3, "", ["CR"])], datetime.datetime(2026, 1, 1))
+    db.execute("DROP TABLE cached_name_prefix_dates")
+    db.execute("DELETE FROM schema_version WHERE version = 15")
+    db.commit()
+    assert schema.init_db(db) == (14, schema.LATEST_VERSION)
+    rows = db.query("SELECT * FROM cached_name_prefix_dates")
+    assert {(r["prefix"], r["study_date"], r["previous_date"], r["patient_last_study_date"]) for r in rows} == {
+        (prefix, date, previous, "2024-01-05") for prefix in ("A", "T", "TE", "TES", "TEST")
+        for date, previous in (("2019-03-01", ""), ("2024-01-05", "2019-03-01"))}
+    assert_stored_in_its_key_on_sqlite(db, "cached_name_prefix_dates")
+
+
+def test_version_15_makes_the_study_dates_that_are_no_days_unknown_even_when_run_again(database_url, monkeypatch):
+    from pacs_lite import sync
+    from tests.conftest import made_up_study
+
+    db = database_at_version(database_url, 15)
+    # What an earlier release cached at version 14: any eight digits as a date.
     with monkeypatch.context() as patch:
         patch.setattr(sync, "dicom_date", lambda value: f"{value[:4]}-{value[4:6]}-{value[6:]}" if value else "")
         with db.transaction():
             sync.write_studies(db, [made_up_study("a", 1, "20201345", ["CT"]), made_up_study("a", 2, "20190301", ["CT"]),
                                     made_up_study("b", 3, "20200230", ["MR"])], datetime.datetime(2026, 1, 1))
-    assert upgrade_stopping_once(db, monkeypatch, "save_patients") == (13, schema.LATEST_VERSION)
+    db.execute("DROP TABLE cached_name_prefix_dates")
+    db.execute("DELETE FROM schema_version WHERE version = 15")
+    db.commit()
+    assert upgrade_stopping_once(db, monkeypatch, "save_patients") == (14, schema.LATEST_VERSION)
     dates = db.query("SELECT study_uid, study_date FROM cached_studies ORDER BY study_uid")
     assert [row["study_date"] for row in dates] == ["", "2019-03-01", ""]
     patients = db.query("SELECT patient_id, last_study_date FROM cached_patients ORDER BY patient_id")
@@ -341,6 +363,9 @@ def test_version_14_makes_the_study_dates_that_are_no_days_unknown_even_when_run
     assert {row["period"] for row in db.query("SELECT period FROM cached_period_patients")} == {"2019", "2019-03"}
     assert kept_period_counts(db) == {("", "year", "2019", ""): 1, ("", "month", "2019-03", ""): 1,
                                       ("CT", "year", "2019", ""): 1, ("CT", "month", "2019-03", ""): 1}
+    rows = db.query("SELECT * FROM cached_name_prefix_dates")
+    assert {(r["prefix"], r["study_date"], r["previous_date"], r["patient_last_study_date"]) for r in rows} == {
+        (prefix, "2019-03-01", "", "2019-03-01") for prefix in ("A", "T", "TE", "TES", "TEST")}
 
 
 def kept_period_counts(db):

@@ -118,7 +118,7 @@ def assert_patient_counts_match_the_patients(db):
 def assert_study_dates_match_the_studies(db):
     """Check cached_patient_dates and cached_modality_dates: a row per date of a patient's studies (of each
     modality), with the latest of their other dates before it ('' for none), and the patient's last study date,
-    name_key and patient_id_key."""
+    name_key and patient_id_key; and cached_name_prefix_dates: each known date's row under each name prefix."""
     studies = db.query("SELECT * FROM cached_studies")
     dates, modality_dates = {}, {}
     for study in studies:
@@ -133,6 +133,13 @@ def assert_study_dates_match_the_studies(db):
     kept = {(row["study_date"], row["patient_orthanc_id"], row["previous_date"], *(row[c] for c in carried))
             for row in db.query("SELECT * FROM cached_patient_dates")}
     assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_patient_dates") == len(expected)
+    # cached_name_prefix_dates: each known date row under each name prefix of its patient.
+    expected = {(word[:length], date, patient_id, previous, last_date)
+                for date, patient_id, previous, last_date, name_key, _ in expected if date
+                for word in name_key.split() for length in cache.PREFIX_LENGTHS}
+    kept = {(row["prefix"], row["study_date"], row["patient_orthanc_id"], row["previous_date"],
+             row["patient_last_study_date"]) for row in db.query("SELECT * FROM cached_name_prefix_dates")}
+    assert kept == expected and db.query_value("SELECT COUNT(*) FROM cached_name_prefix_dates") == len(expected)
     expected = {(modality, date, patient_id, max((d for d in own if d < date), default=""), *patients[patient_id])
                 for (modality, patient_id), own in modality_dates.items() for date in own}
     kept = {(row["modality"], row["study_date"], row["patient_orthanc_id"], row["previous_date"],
