@@ -40,11 +40,11 @@ The query shape follows what is asked, so that an index serves every case:
   index (see filtered_patients); with both, the side that costs less (see
   filter_rows_per_match) is read first and the other tested on each of its
   rows (name words carry their patient's modalities and last study date,
-  and date rows the name and PatientID). Up to FEW_MATCHES matches are counted, sorted on their sort
-  column and their page read in one statement (only sorted, when their total
-  is known already: see kept_total, which reads a short word's, with or
-  without a modality, from kept counts; and a date range alone, counted
-  first); more are counted (or their total is known) and the page is found
+  and date rows the name and PatientID). Up to FEW_MATCHES matches are
+  counted, sorted on their sort column and their page read in one statement
+  (only sorted, when their total is known already: see kept_total, which
+  reads a short word's, with or without a modality, from kept counts; and a
+  date range alone, counted first); more are counted (or their total is known) and the page is found
   by walking the sort index and testing each patient (they come quickly),
   or, far down, by sorting them all;
 - a cursor (the last row of the previous page) starts the page with an index
