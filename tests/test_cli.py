@@ -328,9 +328,7 @@ def test_version_15_files_each_known_date_under_the_patients_name_prefixes(datab
     with db.transaction():
         sync.write_studies(db, [made_up_study("a", 1, "20190301", ["CT"]), made_up_study("a", 2, "20240105", ["MR"]),
                                 made_up_study("a", 3, "", ["CR"])], datetime.datetime(2026, 1, 1))
-    db.execute("DROP TABLE cached_name_prefix_dates")
-    db.execute("DELETE FROM schema_version WHERE version = 15")
-    db.commit()
+    back_to_version_14(db)
     assert schema.init_db(db) == (14, schema.LATEST_VERSION)
     rows = db.query("SELECT * FROM cached_name_prefix_dates")
     assert {(r["prefix"], r["study_date"], r["previous_date"], r["patient_last_study_date"]) for r in rows} == {
@@ -350,9 +348,7 @@ def test_version_15_makes_the_study_dates_that_are_no_days_unknown_even_when_run
         with db.transaction():
             sync.write_studies(db, [made_up_study("a", 1, "20201345", ["CT"]), made_up_study("a", 2, "20190301", ["CT"]),
                                     made_up_study("b", 3, "20200230", ["MR"])], datetime.datetime(2026, 1, 1))
-    db.execute("DROP TABLE cached_name_prefix_dates")
-    db.execute("DELETE FROM schema_version WHERE version = 15")
-    db.commit()
+    back_to_version_14(db)
     assert upgrade_stopping_once(db, monkeypatch, "save_patients") == (14, schema.LATEST_VERSION)
     dates = db.query("SELECT study_uid, study_date FROM cached_studies ORDER BY study_uid")
     assert [row["study_date"] for row in dates] == ["", "2019-03-01", ""]
@@ -366,6 +362,13 @@ def test_version_15_makes_the_study_dates_that_are_no_days_unknown_even_when_run
     rows = db.query("SELECT * FROM cached_name_prefix_dates")
     assert {(r["prefix"], r["study_date"], r["previous_date"], r["patient_last_study_date"]) for r in rows} == {
         (prefix, "2019-03-01", "", "2019-03-01") for prefix in ("A", "T", "TE", "TES", "TEST")}
+
+
+def back_to_version_14(db):
+    """Take a database of version 15 back to what version 14 left: no cached_name_prefix_dates."""
+    db.execute("DROP TABLE cached_name_prefix_dates")
+    db.execute("DELETE FROM schema_version WHERE version = 15")
+    db.commit()
 
 
 def kept_period_counts(db):
