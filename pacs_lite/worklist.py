@@ -44,9 +44,9 @@ The query shape follows what is asked, so that an index serves every case:
   counted, sorted on their sort column and their page read in one statement
   (only sorted, when their total is known already: see kept_total, which
   reads a short word's, with or without a modality, from kept counts; and a
-  date range alone, counted first); more are counted (or their total is known) and the page is found
-  by walking the sort index and testing each patient (they come quickly),
-  or, far down, by sorting them all;
+  date range alone, counted first); more are counted (or their total is
+  known) and the page is found by walking the sort index and testing each
+  patient (they come quickly), or, far down, by sorting them all;
 - a cursor (the last row of the previous page) starts the page with an index
   seek instead of an offset.
 Admins and radiologists read the derived columns of cached_patients. For a
