@@ -387,6 +387,7 @@ def shapes(url):
         ("sort by name, page 1", "radiologist", {"sort": "name"}),
         ("referring: page 1", "referring", {}),
         ("referring: search 's'", "referring", {"search": "s"}),
+        ("referring: 2024", "referring", {"date_from": "2024-01-01", "date_to": "2024-12-31"}),
     ]
 
 

@@ -52,9 +52,10 @@ The query shape follows what is asked, so that an index serves every case:
 Admins and radiologists read the derived columns of cached_patients. For a
 referring doctor those columns would count studies they may not see, so they
 read cached_referrals, which holds each patient as each referring physician
-sees them (a modality alone or a first date alone is tested on its rows);
-with a date range, or a live break-glass grant, their patients are grouped
-from their visible studies instead (few, by nature).
+sees them (a modality alone or a first date alone is tested on its rows, a
+date range on the physician's studies in it); with a live break-glass grant,
+their patients are grouped from their visible studies instead (few, by
+nature).
 """
 
 import threading
@@ -795,10 +796,9 @@ def page_anchor(db, query, patients_version, number):
 
 def _list_visible_patients(db, query, scope):
     """List a referring doctor's patients, with counts of the studies they may see only."""
-    if not query.has_study_filter or modality_only(query) or since_only(query):
-        listed = _list_referred_patients(db, query, scope)
-        if listed is not None:
-            return listed
+    listed = _list_referred_patients(db, query, scope)
+    if listed is not None:
+        return listed
     return _list_patients_of_visible_studies(db, query, scope, break_glass_patients(db, scope))
 
 
@@ -806,17 +806,16 @@ def _list_referred_patients(db, query, scope):
     """Read a referring doctor's patients from cached_referrals, along its index for the sort; None when they
     hold a live break-glass grant (their list is then grouped from their visible studies).
 
-    A modality alone or a first date alone is tested on the modalities and
-    the last study date of the doctor's own studies, which each row holds.
-    The page's statement also counts the patients and the live grants (each
-    subquery runs once).
+    The filters are tested as the doctor sees each patient (see
+    referred_filter_condition). The page's statement also counts the patients
+    and the live grants (each subquery runs once).
     """
     condition, params = "p.referring_physician_key = ?", [scope.referring_key]
     search = search_condition(query.search)
     if search:
         condition, params = f"{condition} AND {search[0]}", [*params, *search[1]]
     if query.has_study_filter:
-        kept, kept_params = filter_condition(query)
+        kept, kept_params = referred_filter_condition(query, scope)
         condition, params = f"{condition} AND {kept}", [*params, *kept_params]
     count = f"SELECT COUNT(*) FROM cached_referrals p WHERE {condition}"
     grants = "SELECT COUNT(*) FROM break_glass_grants WHERE user_id = ? AND expires_at > ?"
@@ -835,6 +834,18 @@ def _list_referred_patients(db, query, scope):
         return None
     page = [{key: value for key, value in row.items() if key not in ("total", "grants")} for row in rows]
     return page, rows[0]["total"]
+
+
+def referred_filter_condition(query, scope):
+    """Return (SQL condition on a row `p` of cached_referrals, params) for the modality and date filters, on the
+    referring doctor's own studies of the patient: a modality alone or a first date alone on the modalities and
+    last study date the row holds, and a date range (with a modality or not) on the doctor's studies in it, which
+    one index holds (cached_studies_referring_patient)."""
+    if modality_only(query) or since_only(query):
+        return filter_condition(query)
+    condition, params = study_filter_condition(query, "s")
+    return (f"p.orthanc_id IN (SELECT s.patient_orthanc_id FROM cached_studies s "
+            f"WHERE s.referring_physician_key = ? AND {condition})", [scope.referring_key, *params])
 
 
 def _list_patients_of_visible_studies(db, query, scope, granted):

@@ -824,6 +824,9 @@ def test_deep_pages_follow_the_cache(radiologist, synced, db, sample_plan, monke
     {"search": "pl00", "sort": "name"}, {"search": "müller", "page": "1"}, {"modality": "CT"},
     {"modality": "MR", "search": "m", "sort": "name"}, {"date_from": "2019-01-01", "per_page": "2", "page": "2"},
     {"date_from": "2019-01-01", "date_to": "2099-12-31", "sort": "patient_id"},
+    {"date_from": "2016-01-01", "date_to": "2019-12-31"}, {"date_to": "2018-06-30", "sort": "name"},
+    {"date_from": "2017-01-01", "date_to": "2021-12-31", "modality": "CT", "per_page": "1", "page": "2"},
+    {"date_from": "2015-01-01", "date_to": "2022-12-31", "search": "s"},
 ])
 def test_a_referring_doctors_list_is_the_same_read_from_referrals_or_grouped_from_studies(house, db, monkeypatch,
                                                                                           args):

@@ -48,6 +48,9 @@ def test_the_worklist_bench_runs_and_its_totals_match_the_cache(tmp_path):
         "study_date BETWEEN '2018-01-01' AND '2022-12-31'") > 0
     assert totals["2023-07 to 2024-06, whole months"] == patients_with_studies(
         "study_date BETWEEN '2023-07-01' AND '2024-06-30'") > 0
+    assert totals["referring: 2024"] == db.query_value(
+        "SELECT COUNT(DISTINCT patient_orthanc_id) FROM cached_studies WHERE referring_physician_key = 'HOUSE GREGORY' "
+        "AND study_date BETWEEN '2024-01-01' AND '2024-12-31'") > 0
     names = {row["orthanc_id"]: row["name_key"].split() for row in db.query("SELECT * FROM cached_patients")}
     assert totals["search 'jurg' (mid-size)"] == sum(
         any(w.startswith("JURG") for w in words) for words in names.values()) > 0
