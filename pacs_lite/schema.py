@@ -178,28 +178,6 @@ def create_study_date_tables(db):
     ])
 
 
-def create_name_prefix_patients(db):
-    """Create cached_name_prefix_patients: a row per patient and prefix of their name words, with their last
-    study date and modalities, ordered newest first within each prefix (see create_tables_in_their_keys)."""
-    create_tables_in_their_keys(db, ["""CREATE TABLE cached_name_prefix_patients (
-        prefix VARCHAR(4) NOT NULL,
-        last_study_date CHAR(10) NOT NULL,
-        orthanc_id CHAR(44) NOT NULL,
-        modalities VARCHAR(255) NOT NULL,
-        PRIMARY KEY (prefix, last_study_date, orthanc_id))"""])
-
-
-def create_period_patients(db):
-    """Create cached_period_patients: a row per patient and year or month in which they had a study (and of each
-    modality), with their last study date, ordered newest first within each (see create_tables_in_their_keys)."""
-    create_tables_in_their_keys(db, ["""CREATE TABLE cached_period_patients (
-        modality VARCHAR(16) NOT NULL,
-        period VARCHAR(7) NOT NULL,
-        last_study_date CHAR(10) NOT NULL,
-        orthanc_id CHAR(44) NOT NULL,
-        PRIMARY KEY (modality, period, last_study_date, orthanc_id))"""])
-
-
 def fill_period_patients(db):
     """Fill cached_period_patients from the cached patients and their date rows."""
     from pacs_lite import cache
@@ -237,6 +215,18 @@ def forget_impossible_study_dates(db):
     sync.refresh_patients(db, patients, utc_now())
 
 
+def remade_in_its_key(table, create_table, patient_column, fill):
+    """Return the migration steps that make a table the cache derives, stored in its key (see
+    create_tables_in_their_keys), with an index on its patient column, and fill it (fill: a function of db). The
+    table is dropped first, so that the steps can run again after an upgrade stopped part-way."""
+    return [
+        f"DROP TABLE IF EXISTS {table}",
+        lambda db: create_tables_in_their_keys(db, [create_table]),
+        f"CREATE INDEX {table}_patient ON {table} ({patient_column})",
+        fill,
+    ]
+
+
 def create_tables_in_their_keys(db, tables):
     """Run CREATE TABLE statements (MySQL dialect, without table options). SQLite stores the tables in their keys
     (WITHOUT ROWID), as InnoDB stores every table, so that a range of the key reads each row's other columns in
@@ -244,19 +234,6 @@ def create_tables_in_their_keys(db, tables):
     for table in tables:
         for statement in statements_for(db, f"{table} ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"):
             db.execute(f"{statement} WITHOUT ROWID" if db.dialect == "sqlite" else statement)
-
-
-def create_name_prefix_dates(db):
-    """Create cached_name_prefix_dates: a row per known study date of a patient and prefix of their name words,
-    with the date before it and the patient's last study date, ordered by date within each prefix (see
-    create_tables_in_their_keys)."""
-    create_tables_in_their_keys(db, ["""CREATE TABLE cached_name_prefix_dates (
-        prefix VARCHAR(4) NOT NULL,
-        study_date CHAR(10) NOT NULL,
-        patient_orthanc_id CHAR(44) NOT NULL,
-        previous_date CHAR(10) NOT NULL,
-        patient_last_study_date CHAR(10) NOT NULL,
-        PRIMARY KEY (prefix, study_date, patient_orthanc_id))"""])
 
 
 def fill_name_prefix_dates(db):
@@ -499,19 +476,23 @@ MIGRATIONS = {
         # Each patient under each prefix of their name words, newest first, with their modalities (kept by
         # cache.save_patients): a search of one short word reads its page in this order, without sorting its
         # matches. Every step can run again, as in version 10.
-        "DROP TABLE IF EXISTS cached_name_prefix_patients",
-        create_name_prefix_patients,
-        "CREATE INDEX cached_name_prefix_patients_patient ON cached_name_prefix_patients (orthanc_id)",
-        fill_name_prefix_patients,
+        *remade_in_its_key("cached_name_prefix_patients", """CREATE TABLE cached_name_prefix_patients (
+            prefix VARCHAR(4) NOT NULL,
+            last_study_date CHAR(10) NOT NULL,
+            orthanc_id CHAR(44) NOT NULL,
+            modalities VARCHAR(255) NOT NULL,
+            PRIMARY KEY (prefix, last_study_date, orthanc_id))""", "orthanc_id", fill_name_prefix_patients),
     ],
     12: [
         # Each patient under each year and month in which they had a study, and had a study of each modality
         # (modality '' for any), newest first (kept by cache.save_patients): a whole year or month reads its page
         # in this order. Every step can run again, as in version 10.
-        "DROP TABLE IF EXISTS cached_period_patients",
-        create_period_patients,
-        "CREATE INDEX cached_period_patients_patient ON cached_period_patients (orthanc_id)",
-        fill_period_patients,
+        *remade_in_its_key("cached_period_patients", """CREATE TABLE cached_period_patients (
+            modality VARCHAR(16) NOT NULL,
+            period VARCHAR(7) NOT NULL,
+            last_study_date CHAR(10) NOT NULL,
+            orthanc_id CHAR(44) NOT NULL,
+            PRIMARY KEY (modality, period, last_study_date, orthanc_id))""", "orthanc_id", fill_period_patients),
     ],
     13: [
         keep_referrals_in_their_key,
@@ -529,10 +510,13 @@ MIGRATIONS = {
         # Each patient's known study dates, with the date before, under each prefix of their name words (kept by
         # cache.save_patients): a search of one short word with a date range counts and reads its patients from
         # one index range. Every step can run again, as in version 10.
-        "DROP TABLE IF EXISTS cached_name_prefix_dates",
-        create_name_prefix_dates,
-        "CREATE INDEX cached_name_prefix_dates_patient ON cached_name_prefix_dates (patient_orthanc_id)",
-        fill_name_prefix_dates,
+        *remade_in_its_key("cached_name_prefix_dates", """CREATE TABLE cached_name_prefix_dates (
+            prefix VARCHAR(4) NOT NULL,
+            study_date CHAR(10) NOT NULL,
+            patient_orthanc_id CHAR(44) NOT NULL,
+            previous_date CHAR(10) NOT NULL,
+            patient_last_study_date CHAR(10) NOT NULL,
+            PRIMARY KEY (prefix, study_date, patient_orthanc_id))""", "patient_orthanc_id", fill_name_prefix_dates),
         # Every date in the cache is a day of the calendar, so that a range of whole periods holds the same dates
         # compared as text and counted by period. This refreshes patients through cache.save_patients, which
         # writes every table above: it stays after the last of them is made.
